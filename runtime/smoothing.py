@@ -1,0 +1,94 @@
+"""Smoothing per-window predictions into a stable activity.
+
+A single odd window (a stumble, a phone bump) should not flip the reported activity. The smoother
+averages the last `k` probability vectors (or votes), reports `unknown` below `min_confidence`,
+and only switches to a new activity after it has won `hysteresis` consecutive windows.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Deque, Dict, Mapping, Optional, Sequence
+
+import numpy as np
+
+UNKNOWN = "unknown"
+METHODS = ("prob_average", "vote")
+
+
+@dataclass(frozen=True)
+class SmoothingSettings:
+    """Named smoothing parameters; the bundle carries defaults, the daemon may override them."""
+
+    method: str = "prob_average"
+    k: int = 5
+    min_confidence: float = 0.5
+    hysteresis: int = 2
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"smoothing method must be one of {list(METHODS)}")
+        if self.k < 1 or self.hysteresis < 1:
+            raise ValueError("smoothing k and hysteresis must be >= 1")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError("min_confidence must be in [0, 1]")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Optional[Mapping[str, Any]]) -> "SmoothingSettings":
+        data = dict(data or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown smoothing settings {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+DEFAULT_SMOOTHING = SmoothingSettings()
+
+
+class Smoother:
+    """Stateful smoother for one device's stream of probability vectors."""
+
+    def __init__(self, labels: Sequence[str], settings: SmoothingSettings = DEFAULT_SMOOTHING):
+        self.labels = tuple(labels)
+        self.settings = settings
+        self._recent: Deque[np.ndarray] = deque(maxlen=settings.k)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget history (after a gap the old activity says nothing about the new one)."""
+        self._recent.clear()
+        self.current = UNKNOWN
+        self._candidate: Optional[str] = None
+        self._streak = 0
+
+    def update(self, probs: np.ndarray) -> str:
+        """Add one window's probabilities; return the smoothed activity label."""
+        probs = np.asarray(probs, dtype=np.float64)
+        if self.settings.method == "vote":
+            vote = np.zeros_like(probs)
+            vote[int(np.argmax(probs))] = 1.0
+            self._recent.append(vote)
+        else:
+            self._recent.append(probs)
+        mean = np.mean(np.stack(self._recent), axis=0)
+        best = int(np.argmax(mean))
+        confident = self.settings.method == "vote" or mean[best] >= self.settings.min_confidence
+        proposal = self.labels[best] if confident else UNKNOWN
+        return self._apply_hysteresis(proposal)
+
+    def _apply_hysteresis(self, proposal: str) -> str:
+        if proposal == self.current:
+            self._candidate, self._streak = None, 0
+            return self.current
+        if proposal == self._candidate:
+            self._streak += 1
+        else:
+            self._candidate, self._streak = proposal, 1
+        if self._streak >= self.settings.hysteresis or self.current == UNKNOWN:
+            self.current, self._candidate, self._streak = proposal, None, 0
+        return self.current
