@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job, end to end on the embedded default data (HAPT): train the default preset,
+# evaluate it on the UCI HAR test subjects, export TFLite variants through the parity gate, and
+# replay a held-out subject through the exported bundle with the TF-free runtime.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure_venv.sh .venv train,runtime,test
+export KERAS_BACKEND=${KERAS_BACKEND:-tensorflow}
+out=${HAR_EDGE_RUN:-runs/main}
+bin=.venv/bin
+"$bin/har-train" fit --preset "${HAR_EDGE_PRESET:-acc3-fast}" --out "$out" --overwrite
+"$bin/har-export" convert "$out/model.keras" --out "$out/bundle" --overwrite
+"$bin/har-runtime" replay "$out/bundle" hapt:2 --fast --png "$out/replay_subject2.png"
+echo
+echo "report:  $out/metrics.json, $out/confusion_matrix.png, $out/training_curves.png"
+echo "bundle:  $out/bundle (bundle.json + one .tflite per variant; parity in bundle.json)"
+echo "replay:  $out/replay_subject2.png"

@@ -1,0 +1,72 @@
+"""Rule 4: splits are by subject; the dataset assembly checks it again on the windows."""
+import numpy as np
+import pytest
+
+from har_runtime.recording import Recording
+from har_train.dataset import build_split_data, fingerprint, make_spec, windows_from_recordings
+from har_train.errors import DataError
+from har_train.splits import (UCI_TEST_SUBJECTS, SplitError, SubjectSplit, default_split,
+                              kfold_splits)
+
+
+def _rec(subject, label_runs, session=0):
+    labels = np.concatenate([np.full(n, lab) for lab, n in label_runs]).astype(np.int64)
+    rng = np.random.default_rng(subject * 100 + session)
+    return Recording(subject, session, 50.0, rng.normal(size=(len(labels), 3)), labels)
+
+
+def test_default_split_uses_uci_test_subjects_and_is_disjoint():
+    split = default_split(range(1, 31), seed=3)
+    assert split.test == UCI_TEST_SUBJECTS
+    assert len(split.val) == 3
+    assert set(split.train) | set(split.val) | set(split.test) == set(range(1, 31))
+    assert default_split(range(1, 31), seed=3) == split
+
+
+def test_overlapping_split_is_refused():
+    with pytest.raises(SplitError, match=r"\[5\].*train and test"):
+        SubjectSplit((1, 5), (3,), (5, 7)).check()
+    with pytest.raises(SplitError):
+        default_split(range(1, 31), val=(2,))  # a test subject cannot validate
+
+
+def test_kfold_covers_each_non_test_subject_once_in_validation():
+    folds = kfold_splits(range(1, 31), k=3)
+    seen = [s for f in folds for s in f.val]
+    assert sorted(seen) == [s for s in range(1, 31) if s not in UCI_TEST_SUBJECTS]
+    for fold in folds:
+        assert not set(fold.train) & set(fold.val)
+        assert fold.test == UCI_TEST_SUBJECTS
+
+
+def test_windows_follow_the_pure_label_rule():
+    spec = make_spec("har6", window=10, hop=5)
+    rec = _rec(1, [(1, 20), (-1, 5), (2, 20), (8, 10)])
+    ws = windows_from_recordings([rec], spec)
+    # Only windows entirely inside a run of label 1 or 2 survive: starts 0, 5, 10 and 25, 30, 35.
+    assert ws.y.tolist() == [0, 0, 0, 1, 1, 1]
+    assert set(ws.subject.tolist()) == {1}
+
+
+def test_hapt12_accepts_majority_windows():
+    spec = make_spec("hapt12", window=10, hop=10)
+    ws = windows_from_recordings([_rec(1, [(8, 7), (5, 3)])], spec)
+    assert ws.y.tolist() == [7]  # label id 8 -> class index 7 at 70 % >= 60 %
+
+
+def test_split_data_keeps_subjects_apart():
+    recs = [_rec(s, [(1 + s % 6, 64)]) for s in (1, 2, 3, 4)]
+    data = build_split_data(recs, make_spec(window=16, hop=8), SubjectSplit((1, 3), (4,), (2,)))
+    assert set(data.train.subject.tolist()) == {1, 3}
+    assert set(data.val.subject.tolist()) == {4}
+    assert set(data.test.subject.tolist()) == {2}
+    with pytest.raises(DataError, match="no training or no test"):
+        build_split_data(recs, make_spec(window=16, hop=8), SubjectSplit((1,), (), (9,)))
+
+
+def test_fingerprint_changes_with_any_sample():
+    recs = [_rec(1, [(1, 30)]), _rec(2, [(2, 30)])]
+    before = fingerprint(recs)
+    assert fingerprint(list(reversed(recs))) == before
+    recs[1].acc[3, 2] += 1e-9
+    assert fingerprint(recs) != before

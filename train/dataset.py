@@ -1,0 +1,137 @@
+"""From recordings to labelled windows, per subject split — the shared preprocessing, applied.
+
+Windows come from `har_runtime.windowing`, the code the device runs, so what the model trains on
+is exactly what it will see. Nothing here imports Keras: export and scripts reuse it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Sequence
+
+import numpy as np
+
+from har_runtime.labels import task_labels
+from har_runtime.recording import Recording
+from har_runtime.spec import CHANNEL_SETS, PreprocessSpec
+from har_runtime.windowing import make_windows
+from har_train.errors import DataError
+from har_train.splits import SubjectSplit
+
+
+@dataclass(frozen=True)
+class WindowSet:
+    """Labelled windows: x float32 (n, window, C), y class index (n,), subject id (n,)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    subject: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def class_counts(self, num_classes: int) -> np.ndarray:
+        return np.bincount(self.y, minlength=num_classes)
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """Train/validation/test windows of one subject split."""
+
+    train: WindowSet
+    val: WindowSet
+    test: WindowSet
+    split: SubjectSplit
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A training run's spec, config and its exact windows, rebuilt from the run folder."""
+
+    spec: PreprocessSpec
+    config: Dict[str, Any]
+    data: SplitData
+
+
+def make_spec(task: str = "har6", channels: str = "acc", acc_mode: str = "total",
+              window: int = 128, hop: int = 64, rate_hz: float = 50.0) -> PreprocessSpec:
+    """The spec for a named task and channel set (UCI HAR windowing: 2.56 s, 50 % overlap)."""
+    if channels not in CHANNEL_SETS:
+        raise DataError(f"unknown channel set {channels!r}; choose from {sorted(CHANNEL_SETS)}")
+    ids, names, fraction = task_labels(task)
+    return PreprocessSpec(sample_rate_hz=rate_hz, window=window, hop=hop,
+                          channels=CHANNEL_SETS[channels], acc_mode=acc_mode, label_ids=ids,
+                          labels=names, min_label_fraction=fraction)
+
+
+def windows_from_recordings(recordings: Iterable[Recording], spec: PreprocessSpec) -> WindowSet:
+    """All windows the spec's labelling rule accepts, from each recording separately."""
+    xs, ys, subjects = [], [], []
+    for rec in recordings:
+        if len(rec) < spec.window:
+            continue
+        batch = make_windows(rec.spec_frames(spec), spec, rec.labels)
+        keep = batch.labels >= 0
+        xs.append(batch.windows[keep])
+        ys.append(batch.labels[keep])
+        subjects.append(np.full(int(keep.sum()), rec.subject, dtype=np.int64))
+    if not xs:
+        return WindowSet(np.empty((0,) + spec.input_shape, np.float32),
+                         np.empty(0, np.int64), np.empty(0, np.int64))
+    return WindowSet(np.concatenate(xs), np.concatenate(ys), np.concatenate(subjects))
+
+
+def build_split_data(recordings: Sequence[Recording], spec: PreprocessSpec,
+                     split: SubjectSplit) -> SplitData:
+    """Window each side of a subject split; asserts no subject appears on two sides."""
+    split.check()
+    sides = {}
+    for side in ("train", "val", "test"):
+        members = set(getattr(split, side))
+        sides[side] = windows_from_recordings([r for r in recordings if r.subject in members], spec)
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        shared = set(sides[a].subject.tolist()) & set(sides[b].subject.tolist())
+        if shared:
+            raise DataError(f"subjects {sorted(shared)} have windows in both {a} and {b}")
+    if len(sides["train"]) == 0 or len(sides["test"]) == 0:
+        raise DataError("the split leaves no training or no test windows")
+    return SplitData(sides["train"], sides["val"], sides["test"], split)
+
+
+def fingerprint(recordings: Sequence[Recording]) -> str:
+    """sha256 over every recording's identity and samples, in a stable order."""
+    digest = hashlib.sha256()
+    for rec in sorted(recordings, key=lambda r: (r.subject, r.session)):
+        digest.update(f"{rec.subject}/{rec.session}/{rec.rate_hz}/{len(rec)}".encode())
+        for arr in (rec.acc, rec.labels, rec.gyro):
+            if arr is not None:
+                digest.update(np.ascontiguousarray(arr).tobytes())
+    return digest.hexdigest()
+
+
+def subjects_of(recordings: Iterable[Recording]) -> List[int]:
+    return sorted({r.subject for r in recordings})
+
+
+def load_run(run_dir) -> RunData:
+    """Rebuild a run's spec, config and windows from its folder (spec.json, config.json)."""
+    from har_train.sources import load_recordings
+
+    run = Path(run_dir)
+    try:
+        spec = PreprocessSpec.from_json((run / "spec.json").read_text())
+        config = json.loads((run / "config.json").read_text())
+        split = SubjectSplit.from_dict(config["split"])
+        source = config["data"]
+    except FileNotFoundError as exc:
+        raise DataError(f"{run} is not a run folder: {exc.filename} is missing") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{run}: unreadable spec.json/config.json: {exc}") from None
+    recordings = load_recordings(source)
+    stored = run / "fingerprint.txt"
+    if stored.exists() and stored.read_text().strip() != fingerprint(recordings):
+        raise DataError(f"data source {source!r} no longer matches the run's fingerprint; "
+                        "the recordings changed since training")
+    return RunData(spec, config, build_split_data(recordings, spec, split))
