@@ -34,6 +34,8 @@ def load_recordings(source: str = "hapt") -> List[Recording]:
             seed = int(arg) if arg else 0
         except ValueError:
             raise DataError(f"synthetic seed must be an integer, got {arg!r}") from None
+        if seed < 0:
+            raise DataError(f"synthetic seed must be >= 0, got {seed}")
         recordings = synthetic_recordings(n_subjects=SYNTHETIC_SUBJECTS, seed=seed)
     else:
         raise DataError(f"unknown data source {source!r}; use {SOURCES_HELP}")

@@ -70,3 +70,21 @@ def test_fingerprint_changes_with_any_sample():
     assert fingerprint(list(reversed(recs))) == before
     recs[1].acc[3, 2] += 1e-9
     assert fingerprint(recs) != before
+
+
+@pytest.mark.parametrize("source", ["nope", "uci", "csv", "synthetic:x", "synthetic:-1"])
+def test_bad_source_strings_raise_data_error(source):
+    from har_train.sources import load_recordings
+    with pytest.raises(DataError):
+        load_recordings(source)
+
+
+def test_synthetic_source_gives_a_usable_default_split():
+    from har_train.sources import SYNTHETIC_SUBJECTS, load_recordings
+    recs = load_recordings("synthetic:0")
+    subjects = sorted({r.subject for r in recs})
+    assert subjects == list(range(1, SYNTHETIC_SUBJECTS + 1))
+    split = default_split(subjects)
+    data = build_split_data(recs, make_spec(), split)
+    assert len(data.train) and len(data.val) and len(data.test)
+    assert set(data.test.subject.tolist()) == {2, 4, 9, 10}

@@ -1,0 +1,232 @@
+"""Users' own recordings as CSV files (numpy + the standard library only).
+
+Schema: a header row naming the columns, in any order.
+
+=========  ========  =====================================================
+column     required  meaning
+=========  ========  =====================================================
+timestamp  yes       seconds (float), strictly increasing per subject/session
+ax ay az   yes       accelerometer (unit chosen by the caller, default g)
+gx gy gz   no        gyroscope, all three or none (default unit rad/s)
+label      no        integer activity id (HAPT ids 1..12, -1 unlabelled)
+subject    no        integer subject id (default 0)
+session    no        integer session id (default 0)
+=========  ========  =====================================================
+
+Rows are grouped by (subject, session); each group is converted to g and rad/s and resampled
+onto a regular `rate_hz` grid, and a timestamp gap longer than `max_gap_s` splits it into
+separate recordings (one (subject, session) can therefore yield several). Any problem raises
+`CSVFormatError` with the file and line, e.g. ``walk.csv:17: column 'ax': 'abc' is not a
+number``.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from har_runtime.labels import UNLABELLED
+from har_runtime.recording import Recording
+from har_runtime.resample import resample
+from har_runtime.units import conversion_factor
+
+REQUIRED_COLUMNS = ("timestamp", "ax", "ay", "az")
+GYRO_COLUMNS = ("gx", "gy", "gz")
+INT_COLUMNS = ("label", "subject", "session")
+ALL_COLUMNS = REQUIRED_COLUMNS + GYRO_COLUMNS + INT_COLUMNS
+
+PathLike = Union[str, os.PathLike]
+
+
+class CSVFormatError(ValueError):
+    """A CSV file that breaks the schema; `path` and `line` (1-based, None: whole file) say where."""
+
+    def __init__(self, path: PathLike, line: Optional[int], message: str) -> None:
+        self.path = str(path)
+        self.line = line
+        where = self.path if line is None else f"{self.path}:{line}"
+        super().__init__(f"{where}: {message}")
+
+
+def read_csv_recordings(path: PathLike, acc_unit: str = "g", gyro_unit: str = "rad/s",
+                        rate_hz: float = 50.0, max_gap_s: float = 0.5) -> List[Recording]:
+    """Read a CSV file, or every *.csv in a folder (sorted by name), into recordings.
+
+    Recordings come out per file, in (subject, session) order, each gap-free stretch its own
+    recording with `source` "csv:<file name>".
+    """
+    acc_factor = conversion_factor("acc", acc_unit, "g")
+    gyro_factor = conversion_factor("gyro", gyro_unit, "rad/s")
+    recordings: List[Recording] = []
+    for file in _csv_files(Path(path).expanduser()):
+        table = _read_table(file)
+        for key, rows in _groups(table):
+            recordings.extend(_group_recordings(file, table, key, rows, acc_factor, gyro_factor,
+                                                rate_hz, max_gap_s))
+    return recordings
+
+
+def _csv_files(path: Path) -> List[Path]:
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+        if not files:
+            raise CSVFormatError(path, None, "folder has no *.csv files")
+        return files
+    if not path.is_file():
+        raise CSVFormatError(path, None, "no such file or folder")
+    return [path]
+
+
+class _Table:
+    """Parsed columns of one file (floats or ints), with each row's line number."""
+
+    def __init__(self, columns: Dict[str, np.ndarray], lines: np.ndarray) -> None:
+        self.columns = columns
+        self.lines = lines
+
+
+def _read_table(path: Path) -> _Table:
+    header, raw_rows, lines = _raw_rows(path)
+    if not raw_rows:
+        raise CSVFormatError(path, 1, "header only, no data rows")
+    columns: Dict[str, np.ndarray] = {}
+    for index, name in enumerate(header):
+        values = [row[index] for row in raw_rows]
+        columns[name] = (_ints if name in INT_COLUMNS else _floats)(path, name, values, lines)
+    return _Table(columns, np.array(lines, dtype=np.int64))
+
+
+def _raw_rows(path: Path) -> Tuple[List[str], List[List[str]], List[int]]:
+    """The checked header and the data rows as strings, with their line numbers."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            try:
+                return _collect(path, reader)
+            except UnicodeDecodeError:
+                raise CSVFormatError(path, reader.line_num + 1, "not UTF-8 text") from None
+            except csv.Error as exc:
+                raise CSVFormatError(path, reader.line_num, f"malformed CSV ({exc})") from None
+    except OSError as exc:
+        raise CSVFormatError(path, None, f"cannot read it ({exc.strerror or exc})") from None
+
+
+def _collect(path: Path, reader) -> Tuple[List[str], List[List[str]], List[int]]:
+    header = _header(path, next(reader, None))
+    rows: List[List[str]] = []
+    lines: List[int] = []
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise CSVFormatError(path, reader.line_num,
+                                 f"{len(row)} fields, the header has {len(header)}")
+        rows.append([cell.strip() for cell in row])
+        lines.append(reader.line_num)
+    return header, rows, lines
+
+
+def _header(path: Path, row: Optional[Sequence[str]]) -> List[str]:
+    if row is None:
+        raise CSVFormatError(path, 1, "empty file; expected a header row "
+                                      f"({','.join(REQUIRED_COLUMNS)}, ...)")
+    names = [cell.strip().lower() for cell in row]
+    unknown = [n for n in names if n not in ALL_COLUMNS]
+    duplicate = sorted({n for n in names if names.count(n) > 1})
+    missing = [n for n in REQUIRED_COLUMNS if n not in names]
+    gyro = [n for n in GYRO_COLUMNS if n in names]
+    problem = (f"unknown columns {unknown}; allowed: {', '.join(ALL_COLUMNS)}" if unknown
+               else f"duplicate columns {duplicate}" if duplicate
+               else f"missing required columns {missing}" if missing
+               else f"gyroscope needs all of gx, gy, gz, found only {gyro}"
+               if gyro and len(gyro) != 3 else None)
+    if problem:
+        raise CSVFormatError(path, 1, problem)
+    return names
+
+
+def _floats(path: Path, name: str, values: List[str], lines: List[int]) -> np.ndarray:
+    out = np.empty(len(values), dtype=np.float64)
+    for i, (value, line) in enumerate(zip(values, lines)):
+        try:
+            out[i] = float(value)
+        except ValueError:
+            raise CSVFormatError(path, line, f"column {name!r}: {value[:40]!r} is not a number") \
+                from None
+        if not math.isfinite(out[i]):
+            raise CSVFormatError(path, line, f"column {name!r}: {value!r} is not finite")
+    return out
+
+
+def _ints(path: Path, name: str, values: List[str], lines: List[int]) -> np.ndarray:
+    out = np.empty(len(values), dtype=np.int64)
+    for i, (value, line) in enumerate(zip(values, lines)):
+        try:
+            out[i] = int(value)
+        except (ValueError, OverflowError):
+            raise CSVFormatError(path, line, f"column {name!r}: {value[:40]!r} is not an integer") \
+                from None
+    return out
+
+
+def _groups(table: _Table) -> List[Tuple[Tuple[int, int], np.ndarray]]:
+    """Row indices of each (subject, session), in key order, rows kept in file order."""
+    n = table.lines.size
+    subject = table.columns.get("subject", np.zeros(n, dtype=np.int64))
+    session = table.columns.get("session", np.zeros(n, dtype=np.int64))
+    keys = sorted(set(zip(subject.tolist(), session.tolist())))
+    return [(key, np.flatnonzero((subject == key[0]) & (session == key[1]))) for key in keys]
+
+
+def _group_recordings(path: Path, table: _Table, key: Tuple[int, int], rows: np.ndarray,
+                      acc_factor: float, gyro_factor: float, rate_hz: float,
+                      max_gap_s: float) -> List[Recording]:
+    """Check one (subject, session)'s timestamps, convert units and resample it."""
+    cols = table.columns
+    times = cols["timestamp"][rows]
+    bad = np.flatnonzero(np.diff(times) <= 0)
+    if bad.size:
+        i = rows[bad[0] + 1]
+        raise CSVFormatError(path, int(table.lines[i]),
+                             f"timestamp {float(times[bad[0] + 1])!r} does not increase "
+                             f"(previous {float(times[bad[0]])!r}, subject {key[0]} "
+                             f"session {key[1]})")
+    has_gyro = "gx" in cols
+    names = REQUIRED_COLUMNS[1:] + (GYRO_COLUMNS if has_gyro else ())
+    frames = np.stack([cols[c][rows] for c in names], axis=1)
+    frames[:, :3] *= acc_factor
+    frames[:, 3:] *= gyro_factor
+    labels = cols["label"][rows] if "label" in cols else np.full(rows.size, UNLABELLED)
+    out = []
+    for segment in resample(times, frames, rate_hz, max_gap_s, labels):
+        if segment.times.size:
+            out.append(Recording(subject=key[0], session=key[1], rate_hz=float(rate_hz),
+                                 acc=segment.frames[:, :3],
+                                 gyro=segment.frames[:, 3:] if has_gyro else None,
+                                 labels=segment.labels.astype(np.int64),
+                                 source=f"csv:{path.name}"))
+    return out
+
+
+def write_csv_recording(path: PathLike, recording: Recording) -> None:
+    """Write a recording in the schema above (acc in g, gyro in rad/s, times from 0 s).
+
+    Values are written with full float precision, so reading the file back at the recording's
+    rate gives the same samples.
+    """
+    header = list(REQUIRED_COLUMNS) + (list(GYRO_COLUMNS) if recording.gyro is not None else [])
+    header += list(INT_COLUMNS)
+    parts = [recording.times[:, None], recording.acc]
+    if recording.gyro is not None:
+        parts.append(recording.gyro)
+    values = np.concatenate(parts, axis=1).tolist()
+    labels = recording.labels.tolist()
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows([*map(repr, row), label, recording.subject, recording.session]
+                         for row, label in zip(values, labels))
