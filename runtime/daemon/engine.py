@@ -1,0 +1,200 @@
+"""The daemon's core: lines in, one StreamClassifier per device, events out. No I/O here.
+
+Accounting over the daemon's life (checked by the tests, listed in docs/RUNTIME.md):
+  lines   == samples + malformed + skipped
+  samples == samples_in + refused_samples            (samples handed to a device or refused)
+plus every StreamClassifier identity summed over live and retired devices.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass, fields
+from typing import Any, Deque, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from har_runtime.daemon.lines import LineError, LineParser
+from har_runtime.daemon.model import Model, ModelLoader, ModelLoadFailed
+from har_runtime.daemon.sources import Received
+from har_runtime.results import Prediction
+from har_runtime.stream import Event, StreamClassifier, StreamCounters
+
+DEVICE_POLICIES = ("evict", "refuse")
+EMIT_CHOICES = ("all", "changes")
+#: Recent prediction latencies kept for the p50/p99 in the stats line.
+LATENCY_WINDOW = 2048
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Limits and input conventions of the daemon.
+
+    `max_devices` bounds the per-device state; when a new device arrives at the bound, "evict"
+    drops the least recently heard device and "refuse" drops the newcomer's samples.
+    `device_buffer` is the most samples a device accumulates before they are classified.
+    """
+
+    acc_unit: str = "g"
+    gyro_unit: str = "rad/s"
+    max_devices: int = 64
+    device_policy: str = "evict"
+    device_buffer: int = 256
+    emit: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.max_devices < 1 or self.device_buffer < 1:
+            raise ValueError("max_devices and device_buffer must be >= 1")
+        if self.device_policy not in DEVICE_POLICIES:
+            raise ValueError(f"device_policy must be one of {list(DEVICE_POLICIES)}")
+        if self.emit not in EMIT_CHOICES:
+            raise ValueError(f"emit must be one of {list(EMIT_CHOICES)}")
+
+
+@dataclass
+class EngineCounters:
+    """Cumulative line- and device-level counts."""
+
+    lines: int = 0
+    samples: int = 0
+    malformed: int = 0
+    skipped: int = 0
+    refused_samples: int = 0
+    devices_seen: int = 0
+    evicted: int = 0
+    changes: int = 0
+    reloads: int = 0
+    reload_failures: int = 0
+
+    def to_dict(self) -> Dict[str, int]:
+        """Plain dict of every counter."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class Engine:
+    """Route parsed samples to per-device stream classifiers and collect their events."""
+
+    def __init__(self, loader: ModelLoader, settings: EngineSettings = EngineSettings()):
+        self.settings = settings
+        self._loader = loader
+        self.model: Model = loader()
+        self._parser = LineParser(self.model.spec.channels)
+        self._devices: "OrderedDict[str, StreamClassifier]" = OrderedDict()
+        self._retired = StreamCounters()
+        self._latencies: Deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.counters = EngineCounters()
+        self.last_malformed: Optional[str] = None
+
+    # -- data path ----------------------------------------------------------------------------
+    def feed(self, rx: Received) -> List[Event]:
+        """Parse and classify one batch of lines; return the events to emit, in order."""
+        pending: Dict[str, Tuple[List[float], List[Tuple[float, ...]]]] = {}
+        events: List[Event] = []
+        for line in rx.lines:
+            self.counters.lines += 1
+            try:
+                sample = self._parser.parse(line)
+            except LineError as exc:
+                self.counters.malformed += 1
+                self.last_malformed = str(exc)
+                continue
+            if sample is None:
+                self.counters.skipped += 1
+                continue
+            self.counters.samples += 1
+            device = sample.device or rx.origin
+            times, values = pending.setdefault(device, ([], []))
+            times.append(sample.t)
+            values.append(sample.values)
+            if len(times) >= self.settings.device_buffer:
+                events.extend(self._push(device, pending.pop(device), rx.arrival))
+        for device, batch in pending.items():
+            events.extend(self._push(device, batch, rx.arrival))
+        return events
+
+    def _push(self, device: str, batch, arrival: float) -> List[Event]:
+        stream = self._stream_for(device)
+        times, values = batch
+        if stream is None:
+            self.counters.refused_samples += len(times)
+            return []
+        events = stream.push_events(np.asarray(times), np.asarray(values), arrival)
+        out: List[Event] = []
+        for e in events:
+            if isinstance(e, Prediction):
+                self._latencies.append(e.latency_s)
+                if self.settings.emit == "all":
+                    out.append(e)
+            else:
+                self.counters.changes += 1
+                out.append(e)
+        return out
+
+    def _stream_for(self, device: str) -> Optional[StreamClassifier]:
+        stream = self._devices.get(device)
+        if stream is not None:
+            self._devices.move_to_end(device)
+            return stream
+        if len(self._devices) >= self.settings.max_devices:
+            if self.settings.device_policy == "refuse":
+                return None
+            _, oldest = self._devices.popitem(last=False)
+            self._retire(oldest)
+            self.counters.evicted += 1
+        m = self.model
+        stream = StreamClassifier(m.spec, m.classifier, m.smoothing, self.settings.acc_unit,
+                                  self.settings.gyro_unit, device=device)
+        self._devices[device] = stream
+        self.counters.devices_seen += 1
+        return stream
+
+    def _retire(self, stream: StreamClassifier) -> None:
+        stream.reset()  # moves its buffered frames to `discarded`
+        for name, value in stream.counters.to_dict().items():
+            setattr(self._retired, name, getattr(self._retired, name) + value)
+
+    # -- model swap ---------------------------------------------------------------------------
+    def reload(self) -> Tuple[bool, str]:
+        """Load the model again; on failure keep serving the old one. Returns (ok, message).
+
+        Device state is rebuilt after a successful reload because the new spec may differ.
+        """
+        try:
+            model = self._loader()
+        except ModelLoadFailed as exc:
+            self.counters.reload_failures += 1
+            return False, str(exc)
+        for stream in self._devices.values():
+            self._retire(stream)
+        self._devices.clear()
+        self.model = model
+        self._parser = LineParser(model.spec.channels)
+        self.counters.reloads += 1
+        return True, model.description
+
+    # -- reporting ----------------------------------------------------------------------------
+    def stream_totals(self) -> StreamCounters:
+        """StreamCounters summed over live and retired devices."""
+        total = StreamCounters(**self._retired.to_dict())
+        for stream in self._devices.values():
+            for name, value in stream.counters.to_dict().items():
+                setattr(total, name, getattr(total, name) + value)
+        return total
+
+    def snapshot(self, per_device: bool = False) -> Dict[str, Any]:
+        """All counters as one flat dict (plus `per_device` detail when asked)."""
+        out: Dict[str, Any] = {**self.counters.to_dict(), **self.stream_totals().to_dict(),
+                               "devices": len(self._devices), "model": self.model.description}
+        if self._latencies:
+            lat = np.asarray(self._latencies)
+            out["latency_p50_ms"] = round(float(np.percentile(lat, 50)) * 1e3, 3)
+            out["latency_p99_ms"] = round(float(np.percentile(lat, 99)) * 1e3, 3)
+        if self.last_malformed:
+            out["last_malformed"] = self.last_malformed
+        if per_device:
+            out["per_device"] = {d: s.counters.to_dict() for d, s in self._devices.items()}
+        return out
+
+    def device_ids(self) -> List[str]:
+        """Live device ids, least recently heard first."""
+        return list(self._devices)
+

@@ -1,0 +1,331 @@
+"""Where the daemon's lines come from: stdin, a file, TCP, UDP, a serial port, or memory.
+
+Every source turns bytes into bounded lines (`LineSplitter`) and hands them out in `Received`
+batches from `poll(timeout)`. `Received.origin` names the connection; it becomes the device id
+of lines that carry none. Network sources bind 127.0.0.1 unless told otherwise.
+"""
+from __future__ import annotations
+
+import os
+import select
+import selectors
+import socket
+import sys
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass, fields
+from typing import IO, Any, Deque, Dict, Iterable, List, Optional, Tuple
+
+from har_runtime.daemon.lines import DEFAULT_MAX_LINE, LineSplitter
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+DEFAULT_BAUD = 115200
+DEFAULT_MAX_CONNECTIONS = 16
+#: Bytes read per system call; together with max_line it bounds one poll's memory.
+READ_SIZE = 65536
+#: Datagrams read per UDP poll, so one busy sender cannot starve the loop.
+UDP_BURST = 256
+
+
+class SourceError(Exception):
+    """A source that cannot be opened or that failed for good (one-line message)."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """Lines read in one go from one connection, with the `time.perf_counter()` of arrival."""
+
+    lines: List[bytes]
+    origin: str
+    arrival: float
+
+
+@dataclass
+class SourceCounters:
+    """Cumulative transport counts of a source."""
+
+    bytes: int = 0
+    lines: int = 0
+    overlong: int = 0
+    connections: int = 0
+    refused_connections: int = 0
+    datagrams: int = 0
+
+    def to_dict(self) -> Dict[str, int]:
+        """Plain dict of every counter."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class Source(ABC):
+    """A producer of lines. `finished` turns True when no more data can ever arrive."""
+
+    def __init__(self, max_line: int):
+        self.max_line = max_line
+        self.counters = SourceCounters()
+        self.finished = False
+
+    @abstractmethod
+    def poll(self, timeout: float) -> List[Received]:
+        """Wait up to `timeout` seconds for data; return what arrived (maybe nothing)."""
+
+    def describe(self) -> Dict[str, Any]:
+        """What this source is, for the daemon's start-up log line."""
+        return {"source": type(self).__name__}
+
+    def close(self) -> None:
+        """Release sockets and files."""
+
+    def _lines(self, splitter: LineSplitter, data: bytes, origin: str,
+               at_end: bool = False) -> Optional[Received]:
+        before = splitter.overlong
+        lines = splitter.feed(data) + (splitter.finish() if at_end else [])
+        self.counters.bytes += len(data)
+        self.counters.overlong += splitter.overlong - before
+        self.counters.lines += len(lines)
+        return Received(lines, origin, time.perf_counter()) if lines else None
+
+
+class FdSource(Source):
+    """A byte stream with a file descriptor: stdin, a pipe or a regular file."""
+
+    def __init__(self, stream: IO[bytes], origin: str, max_line: int):
+        super().__init__(max_line)
+        self._stream, self._origin = stream, origin
+        try:
+            self._fd = stream.fileno()
+        except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is both
+            raise SourceError(f"{origin} has no readable file descriptor") from None
+        self._splitter = LineSplitter(max_line)
+
+    def describe(self) -> Dict[str, Any]:
+        return {"source": self._origin}
+
+    def poll(self, timeout: float) -> List[Received]:
+        if self.finished:
+            return []
+        # select() (unlike epoll) also accepts regular files, which are always readable.
+        ready, _, _ = select.select([self._fd], [], [], timeout)
+        if not ready:
+            return []
+        data = os.read(self._fd, READ_SIZE)
+        self.finished = not data
+        rx = self._lines(self._splitter, data, self._origin, at_end=not data)
+        return [rx] if rx else []
+
+    def close(self) -> None:
+        if self._stream is not sys.stdin.buffer:
+            self._stream.close()
+
+
+def file_source(path: str, max_line: int) -> FdSource:
+    """Read a CSV / JSON-lines file once, start to end."""
+    try:
+        return FdSource(open(path, "rb"), "file", max_line)
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _split_host_port(spec: str, what: str) -> Tuple[str, int]:
+    host, _, port = spec.rpartition(":") if ":" in spec else ("", "", spec)
+    host = host.strip("[]") or DEFAULT_HOST
+    try:
+        number = int(port) if port else DEFAULT_PORT
+    except ValueError:
+        raise SourceError(f"{what}: port {port!r} is not a number") from None
+    if not 0 <= number <= 65535:
+        raise SourceError(f"{what}: port {number} is out of range 0-65535")
+    return host, number
+
+
+def _bind(kind: int, host: str, port: int) -> socket.socket:
+    try:
+        family = socket.getaddrinfo(host, port, type=kind)[0][0]
+        sock = socket.socket(family, kind)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        raise SourceError(f"cannot bind {host}:{port}: {exc.strerror or exc}") from None
+    sock.setblocking(False)
+    return sock
+
+
+class TcpSource(Source):
+    """A TCP server; each connection is its own line stream (origin ``tcp:PEER_HOST``)."""
+
+    def __init__(self, host: str, port: int, max_line: int,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS):
+        super().__init__(max_line)
+        self.max_connections = max_connections
+        self._sock = _bind(socket.SOCK_STREAM, host, port)
+        self._sock.listen(min(max_connections, 128))
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._sock, selectors.EVENT_READ)
+        self._conns: Dict[socket.socket, Tuple[str, LineSplitter]] = {}
+
+    @property
+    def address(self) -> Tuple[str, int]:
+        """The bound (host, port); useful after binding port 0."""
+        return self._sock.getsockname()[:2]
+
+    def describe(self) -> Dict[str, Any]:
+        return {"source": "tcp", "host": self.address[0], "port": self.address[1]}
+
+    def poll(self, timeout: float) -> List[Received]:
+        out: List[Received] = []
+        for key, _ in self._selector.select(timeout):
+            if key.fileobj is self._sock:
+                self._accept()
+            else:
+                rx = self._read(key.fileobj)  # type: ignore[arg-type]
+                if rx:
+                    out.append(rx)
+        return out
+
+    def _accept(self) -> None:
+        try:
+            conn, peer = self._sock.accept()
+        except OSError:
+            return
+        if len(self._conns) >= self.max_connections:
+            self.counters.refused_connections += 1
+            conn.close()
+            return
+        conn.setblocking(False)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        self.counters.connections += 1
+        self._conns[conn] = (f"tcp:{peer[0]}", LineSplitter(self.max_line))
+        self._selector.register(conn, selectors.EVENT_READ)
+
+    def _read(self, conn: socket.socket) -> Optional[Received]:
+        origin, splitter = self._conns[conn]
+        try:
+            data = conn.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            data = b""
+        if not data:
+            self._selector.unregister(conn)
+            del self._conns[conn]
+            conn.close()
+        return self._lines(splitter, data, origin, at_end=not data)
+
+    def close(self) -> None:
+        for conn in list(self._conns):
+            conn.close()
+        self._conns.clear()
+        self._selector.close()
+        self._sock.close()
+
+
+class UdpSource(Source):
+    """A UDP socket; each datagram holds one or more whole lines (origin ``udp:PEER_HOST``)."""
+
+    def __init__(self, host: str, port: int, max_line: int):
+        super().__init__(max_line)
+        self._sock = _bind(socket.SOCK_DGRAM, host, port)
+
+    @property
+    def address(self) -> Tuple[str, int]:
+        """The bound (host, port); useful after binding port 0."""
+        return self._sock.getsockname()[:2]
+
+    def describe(self) -> Dict[str, Any]:
+        return {"source": "udp", "host": self.address[0], "port": self.address[1]}
+
+    def poll(self, timeout: float) -> List[Received]:
+        ready, _, _ = select.select([self._sock], [], [], timeout)
+        out: List[Received] = []
+        for _ in range(UDP_BURST if ready else 0):
+            try:
+                data, peer = self._sock.recvfrom(READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                continue  # e.g. an ICMP error reported on the socket; the next datagram is fine
+            self.counters.datagrams += 1
+            rx = self._lines(LineSplitter(self.max_line), data, f"udp:{peer[0]}", at_end=True)
+            if rx:
+                out.append(rx)
+        return out
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class SerialSource(Source):
+    """A serial port (needs the optional pyserial package: ``pip install 'har-edge[serial]'``)."""
+
+    def __init__(self, device: str, baud: int, max_line: int):
+        super().__init__(max_line)
+        try:
+            import serial  # noqa: PLC0415 - optional extra, imported only when asked for
+        except ImportError:
+            raise SourceError("the serial source needs pyserial: "
+                              "pip install 'har-edge[serial]'") from None
+        self._error = serial.SerialException
+        try:
+            self._port = serial.Serial(device, baud, timeout=0)
+        except (self._error, OSError, ValueError) as exc:
+            raise SourceError(f"cannot open serial port {device}: {exc}") from None
+        self._device, self._baud = device, baud
+        self._splitter = LineSplitter(max_line)
+
+    def describe(self) -> Dict[str, Any]:
+        return {"source": "serial", "device": self._device, "baud": self._baud}
+
+    def poll(self, timeout: float) -> List[Received]:
+        try:
+            ready, _, _ = select.select([self._port.fileno()], [], [], timeout)
+            data = self._port.read(max(1, self._port.in_waiting)) if ready else b""
+        except (self._error, OSError) as exc:
+            raise SourceError(f"serial port {self._device} failed: {exc}") from None
+        rx = self._lines(self._splitter, data, "serial") if data else None
+        return [rx] if rx else []
+
+    def close(self) -> None:
+        self._port.close()
+
+
+class MemorySource(Source):
+    """In-memory (origin, bytes) chunks, one per poll; for tests and embedding."""
+
+    def __init__(self, chunks: Iterable[Tuple[str, bytes]], max_line: int = DEFAULT_MAX_LINE):
+        super().__init__(max_line)
+        self._chunks: Deque[Tuple[str, bytes]] = deque(chunks)
+        self._splitters: Dict[str, LineSplitter] = {}
+
+    def poll(self, timeout: float) -> List[Received]:
+        if not self._chunks:
+            self.finished = True
+            tails = [self._lines(s, b"", o, at_end=True) for o, s in self._splitters.items()]
+            self._splitters.clear()
+            return [rx for rx in tails if rx]
+        origin, data = self._chunks.popleft()
+        splitter = self._splitters.setdefault(origin, LineSplitter(self.max_line))
+        rx = self._lines(splitter, data, origin)
+        return [rx] if rx else []
+
+
+def open_source(uri: str, max_line: int,
+                max_connections: int = DEFAULT_MAX_CONNECTIONS) -> Source:
+    """Build a source from ``stdin``, ``file:PATH``, ``tcp:[HOST:]PORT``, ``udp:[HOST:]PORT``
+    or ``serial:DEVICE[@BAUD]``."""
+    kind, _, rest = uri.partition(":")
+    if kind == "stdin" and not rest:
+        return FdSource(sys.stdin.buffer, "stdin", max_line)
+    if kind == "file" and rest:
+        return file_source(rest, max_line)
+    if kind == "tcp":
+        return TcpSource(*_split_host_port(rest, uri), max_line, max_connections)
+    if kind == "udp":
+        return UdpSource(*_split_host_port(rest, uri), max_line)
+    if kind == "serial" and rest:
+        device, _, baud = rest.partition("@")
+        if baud and not baud.isdigit():
+            raise SourceError(f"{uri}: baud rate {baud!r} is not a number")
+        return SerialSource(device, int(baud) if baud else DEFAULT_BAUD, max_line)
+    raise SourceError(f"unknown source {uri!r}; use stdin, file:PATH, tcp:[HOST:]PORT, "
+                      "udp:[HOST:]PORT or serial:DEVICE[@BAUD]")

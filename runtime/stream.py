@@ -1,0 +1,259 @@
+"""Streaming classification of one device: raw timestamped samples in, smoothed predictions out.
+
+`StreamClassifier.push` runs the same preprocessing code as training (units -> resampler ->
+windower), so any chunking or jitter of a stream yields exactly the windows, and therefore the
+predictions, of the offline path `classify_recording` on the same samples.
+
+Counters and their accounting (see docs/RUNTIME.md):
+  samples_in == accepted + nonfinite + out_of_order
+  frames     == advanced + discarded + buffered
+`frames` counts resampled frames; each window advances the stream by `window` frames (the first
+after a reset) or by `hop` frames (every later one); frames still waiting for a window are
+`buffered`; frames left waiting when a gap resets the windower are `discarded`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+from typing import Dict, List, Optional, Protocol, Sequence, Union
+
+import numpy as np
+
+from har_runtime.resample import StreamResampler, resample
+from har_runtime.results import ActivityChange, ActivityTracker, Prediction
+from har_runtime.smoothing import DEFAULT_SMOOTHING, Smoother, SmoothingSettings
+from har_runtime.spec import PreprocessSpec
+from har_runtime.units import convert_samples
+from har_runtime.windowing import Windower
+
+#: Windows per classifier call; bounds the input tensor when a large chunk arrives at once.
+MAX_BATCH = 256
+
+Event = Union[Prediction, ActivityChange]
+
+
+class Classifier(Protocol):
+    """Anything that maps float32 windows (n, window, C) to float32 probabilities (n, K)."""
+
+    def predict_proba(self, windows: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class StreamCounters:
+    """Cumulative counts of one stream (`buffered` is the current number of waiting frames)."""
+
+    samples_in: int = 0
+    accepted: int = 0
+    nonfinite: int = 0
+    out_of_order: int = 0
+    gaps: int = 0
+    frames: int = 0
+    windows: int = 0
+    predictions: int = 0
+    advanced: int = 0
+    discarded: int = 0
+    buffered: int = 0
+
+    def to_dict(self) -> Dict[str, int]:
+        """Plain dict of every counter."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class OfflineWindows:
+    """All windows of a recording by the batch path, with their end times.
+
+    `new_segment[i]` is True when window i is the first of a gap-free segment; `labels` holds
+    class indices by the spec's labelling rule (-1 rejected) when source labels were given.
+    """
+
+    windows: np.ndarray
+    t_end: np.ndarray
+    new_segment: np.ndarray
+    labels: Optional[np.ndarray]
+
+
+def offline_windows(spec: PreprocessSpec, times, samples, labels=None, acc_unit: str = "g",
+                    gyro_unit: str = "rad/s") -> OfflineWindows:
+    """Batch path: resample a whole recording and cut every segment into windows."""
+    x = convert_samples(np.asarray(samples, dtype=np.float64), spec.channels, acc_unit,
+                        spec.acc_unit, gyro_unit, spec.gyro_unit)
+    parts, ends, news, labs = [], [], [], []
+    for seg in resample(times, x, spec.sample_rate_hz, spec.max_gap_s, labels):
+        batch = Windower(spec, with_labels=labels is not None).push(seg.frames, seg.labels)
+        parts.append(batch.windows)
+        ends.append(seg.times[batch.end_index])
+        news.append(np.arange(len(batch)) == 0)
+        if labels is not None:
+            labs.append(batch.labels)
+    empty = np.empty((0,) + spec.input_shape, np.float32)
+    return OfflineWindows(
+        windows=np.concatenate(parts) if parts else empty,
+        t_end=np.concatenate(ends) if ends else np.empty(0),
+        new_segment=np.concatenate(news) if news else np.empty(0, bool),
+        labels=(np.concatenate(labs) if labs else np.empty(0, np.int64)) if labels is not None
+        else None,
+    )
+
+
+class StreamClassifier:
+    """Classify one device's live stream (see module docstring).
+
+    `samples` given to `push` are rows of `spec.channels` in `source_acc_unit` /
+    `source_gyro_unit`; they are converted to the spec's units before anything else.
+    """
+
+    def __init__(self, spec: PreprocessSpec, classifier: Classifier,
+                 smoothing: SmoothingSettings = DEFAULT_SMOOTHING, source_acc_unit: str = "g",
+                 source_gyro_unit: str = "rad/s", device: str = "default"):
+        self.spec = spec
+        self.classifier = classifier
+        self.smoothing = smoothing
+        self.source_acc_unit = source_acc_unit
+        self.source_gyro_unit = source_gyro_unit
+        self.device = device
+        # Validates both unit names now rather than on the first sample.
+        convert_samples(np.zeros((0, len(spec.channels))), spec.channels, source_acc_unit,
+                        spec.acc_unit, source_gyro_unit, spec.gyro_unit)
+        self.counters = StreamCounters()
+        self._resampler = StreamResampler(spec.sample_rate_hz, spec.max_gap_s)
+        self._windower = Windower(spec)
+        self._smoother = Smoother(spec.labels, smoothing)
+        self._tracker = ActivityTracker()
+        self._since_reset = 0
+
+    def reset(self) -> None:
+        """Forget the stream entirely, as if it started anew (counters are kept)."""
+        self.counters.discarded += self._windower.buffered
+        self.counters.buffered = 0
+        self._resampler.reset()
+        self._windower.reset()
+        self._smoother.reset()
+        self._tracker = ActivityTracker()
+        self._since_reset = 0
+
+    @property
+    def activity(self) -> str:
+        """The last reported smoothed activity."""
+        return self._tracker.current
+
+    def push(self, timestamps, samples, arrival: Optional[float] = None) -> List[Prediction]:
+        """Add samples (times (n,) seconds, samples (n, channels)); return new predictions."""
+        return [e for e in self.push_events(timestamps, samples, arrival)
+                if isinstance(e, Prediction)]
+
+    def push_events(self, timestamps, samples, arrival: Optional[float] = None) -> List[Event]:
+        """Like `push`, with an `ActivityChange` after each prediction that changes activity.
+
+        `arrival` is the `time.perf_counter()` reading when the samples arrived (default: now).
+        """
+        arrival = time.perf_counter() if arrival is None else arrival
+        t = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+        x = np.asarray(samples, dtype=np.float64)
+        if x.ndim != 2 or x.shape != (t.size, len(self.spec.channels)):
+            raise ValueError(f"samples must be ({t.size}, {len(self.spec.channels)}) for "
+                             f"{list(self.spec.channels)}; got {x.shape}")
+        x = convert_samples(x, self.spec.channels, self.source_acc_unit, self.spec.acc_unit,
+                            self.source_gyro_unit, self.spec.gyro_unit)
+        self.counters.samples_in += t.size
+        windows, t_end, resets = self._window(t, x)
+        self._sync_resampler_counters()
+        probs = self.classify_windows(windows)
+        return self._smooth(probs, t_end, resets, arrival)
+
+    def _window(self, t: np.ndarray, x: np.ndarray):
+        """Resample and window; return windows, their end times and smoother reset points."""
+        parts: List[np.ndarray] = []
+        ends: List[np.ndarray] = []
+        resets: List[int] = []
+        n_done = 0
+        for seg in self._resampler.push(t, x):
+            if seg.new:
+                self.counters.discarded += self._windower.buffered
+                self._windower.reset()
+                self._since_reset = 0
+                resets.append(n_done)
+            first = self._windower.count
+            batch = self._windower.push(seg.frames)
+            self.counters.frames += seg.frames.shape[0]
+            if len(batch):
+                parts.append(batch.windows)
+                ends.append(seg.times[batch.end_index - first])
+                self._advance(len(batch))
+                n_done += len(batch)
+        self.counters.buffered = self._windower.buffered
+        empty = np.empty((0,) + self.spec.input_shape, np.float32)
+        windows = np.concatenate(parts) if parts else empty
+        return windows, (np.concatenate(ends) if ends else np.empty(0)), resets
+
+    def _advance(self, n: int) -> None:
+        first = self.spec.window if self._since_reset == 0 else self.spec.hop
+        self.counters.advanced += first + (n - 1) * self.spec.hop
+        self.counters.windows += n
+        self._since_reset += n
+
+    def _smooth(self, probs: np.ndarray, t_end: np.ndarray, resets: Sequence[int],
+                arrival: float) -> List[Event]:
+        events: List[Event] = []
+        reset_at = set(resets)
+        for i in range(probs.shape[0]):
+            if i in reset_at:
+                self._smoother.reset()
+            events.extend(self._predict_one(probs[i], float(t_end[i]), arrival))
+        if probs.shape[0] in reset_at:
+            self._smoother.reset()
+        return events
+
+    def _predict_one(self, p: np.ndarray, t_end: float, arrival: float) -> List[Event]:
+        pred = _prediction(self.device, self.spec.labels, p, t_end, self._smoother.update(p),
+                           arrival)
+        self.counters.predictions += 1
+        change = self._tracker.update(pred)
+        return [pred] if change is None else [pred, change]
+
+    def _sync_resampler_counters(self) -> None:
+        r, c = self._resampler.counters, self.counters
+        c.accepted, c.nonfinite, c.out_of_order, c.gaps = (
+            r.accepted, r.nonfinite, r.out_of_order, r.gaps)
+
+    def classify_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Batch API: float32 windows (n, window, C) -> float32 probabilities (n, K)."""
+        windows = np.asarray(windows, dtype=np.float32)
+        if windows.ndim != 3 or windows.shape[1:] != self.spec.input_shape:
+            raise ValueError(f"windows must be (n, {self.spec.input_shape[0]}, "
+                             f"{self.spec.input_shape[1]}); got {windows.shape}")
+        k = self.spec.num_classes
+        out = [np.asarray(self.classifier.predict_proba(windows[i:i + MAX_BATCH]), np.float32)
+               for i in range(0, windows.shape[0], MAX_BATCH)]
+        probs = np.concatenate(out) if out else np.empty((0, k), np.float32)
+        if probs.shape != (windows.shape[0], k):
+            raise ValueError(f"classifier returned shape {probs.shape}, expected "
+                             f"({windows.shape[0]}, {k})")
+        return probs
+
+    def classify_recording(self, times, samples) -> List[Prediction]:
+        """Offline API: the batch resample + make_windows path over a whole recording.
+
+        Uses fresh smoothing state and leaves the stream state alone; predictions carry the
+        time from this call's start as their latency.
+        """
+        start = time.perf_counter()
+        off = offline_windows(self.spec, times, samples, None, self.source_acc_unit,
+                              self.source_gyro_unit)
+        probs = self.classify_windows(off.windows)
+        smoother = Smoother(self.spec.labels, self.smoothing)
+        out = []
+        for i in range(probs.shape[0]):
+            if off.new_segment[i]:
+                smoother.reset()
+            out.append(_prediction(self.device, self.spec.labels, probs[i], float(off.t_end[i]),
+                                   smoother.update(probs[i]), start))
+        return out
+
+
+def _prediction(device: str, labels: Sequence[str], p: np.ndarray, t_end: float, smoothed: str,
+                arrival: float) -> Prediction:
+    best = int(np.argmax(p))
+    return Prediction(device, t_end, labels[best], dict(zip(labels, (float(v) for v in p))),
+                      smoothed, float(p[best]), time.perf_counter() - arrival)
+
