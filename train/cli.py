@@ -1,0 +1,188 @@
+"""`har-train`: train, evaluate and list HAR models (thin click layer over har_train.fit).
+
+Exit codes: 0 ok, 2 bad command-line usage (unknown choice, bad number), 3 bad input (options
+that do not fit together, an existing output folder, a missing run folder), 4 data errors
+(a data source that is missing or malformed), 1 anything unexpected.
+
+Keras is imported only inside commands: the backend is fixed when Keras first loads, and
+`main` must get the chance to default KERAS_BACKEND first.
+"""
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from har_runtime.labels import TASKS
+from har_runtime.spec import ACC_MODES, CHANNEL_SETS, SpecError
+from har_train.errors import DataError
+from har_train.fit import ConfigError, RunExistsError, TrainConfig, cross_validate, train
+from har_train.models import MODELS, ModelError
+from har_train.presets import PRESETS, make_config
+from har_train.sources import SOURCES_HELP
+
+
+class InputProblem(click.ClickException):
+    """Options or paths the user must change (exit code 3)."""
+
+    exit_code = 3
+
+
+class DataProblem(click.ClickException):
+    """The data source cannot be used as it is (exit code 4)."""
+
+    exit_code = 4
+
+
+@contextmanager
+def _user_errors():
+    """Turn the library's one-line errors into click errors with their exit codes."""
+    try:
+        yield
+    except DataError as exc:
+        raise DataProblem(str(exc)) from None
+    except (ConfigError, ModelError, SpecError, RunExistsError) as exc:
+        raise InputProblem(str(exc)) from None
+
+
+def _parse_subjects(ctx, param, value: Optional[str]):
+    if value is None:
+        return None
+    try:
+        subjects = tuple(int(s) for s in value.replace(" ", "").split(",") if s)
+    except ValueError:
+        raise click.BadParameter("use comma-separated subject numbers, e.g. 3,7,11") from None
+    if not subjects:
+        raise click.BadParameter("name at least one subject")
+    return subjects
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="har-edge", prog_name="har-train")
+def cli() -> None:
+    """Train human-activity-recognition models and write run folders for har-export."""
+
+
+@cli.command("fit")
+@click.option("--data", help=f"Data source: {SOURCES_HELP}. [default: hapt]")
+@click.option("--task", type=click.Choice(sorted(TASKS)), help="Label set. [default: har6]")
+@click.option("--channels", type=click.Choice(sorted(CHANNEL_SETS)),
+              help="Sensor channels. [default: acc]")
+@click.option("--acc-mode", type=click.Choice(ACC_MODES),
+              help="Accelerometer as recorded (total), gravity removed (body), or both. "
+                   "[default: total]")
+@click.option("--model", type=click.Choice(sorted(MODELS)), help="Architecture (see "
+              "`har-train models`). [default: seed_cnn]")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)),
+              help="Named settings (see `har-train presets`); explicit options override it.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs (early stopping "
+              "on validation loss may end sooner).")
+@click.option("--batch-size", type=click.IntRange(min=1))
+@click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True),
+              help="Initial learning rate.")
+@click.option("--seed", type=int, help="Seed for weights, shuffling and augmentation.")
+@click.option("--augment/--no-augment", default=None,
+              help="Random sensor rotation, gain and jitter on training windows.")
+@click.option("--class-weight/--no-class-weight", default=None,
+              help="Weight classes inversely to their training frequency.")
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True))
+@click.option("--patience", type=click.IntRange(min=1), help="Early-stopping patience (epochs).")
+@click.option("--val-subjects", callback=_parse_subjects,
+              help="Validation subjects, e.g. 3,7,11 (default: 3 seeded picks from the "
+                   "non-test subjects).")
+@click.option("--kfold", type=click.IntRange(min=2), help="Leave-subjects-out K-fold over the "
+              "non-test subjects instead of one run; reports mean ± std validation accuracy.")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Run folder. [default: runs/<preset or model>-<task>-<channels>-s<seed>]")
+@click.option("--overwrite", is_flag=True, help="Replace the run files in a non-empty --out.")
+def fit_command(out: Optional[Path], overwrite: bool, kfold: Optional[int], preset, **options):
+    """Train a model on the training subjects, select it on validation subjects, score it once
+    on the UCI HAR test subjects, and write a run folder."""
+    with _user_errors():
+        config = make_config(preset, options)
+        out = out or _default_out(config)
+        if kfold is not None:
+            _report_kfold(cross_validate(config, kfold, out, overwrite))
+            return
+        result = train(config, out, overwrite)
+    test = result.metrics["test"]
+    click.echo(f"test subjects: accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
+               f"({test['n']} windows)")
+    click.echo(f"report: {out / 'metrics.json'} (plots: confusion_matrix.png, "
+               f"training_curves.png; next: har-export convert {out})")
+
+
+def _default_out(config: TrainConfig) -> Path:
+    name = config.preset or config.model
+    return Path("runs") / f"{name}-{config.task}-{config.channels}-s{config.seed}"
+
+
+def _report_kfold(result) -> None:
+    for i, acc in enumerate(result.val_accuracies, start=1):
+        click.echo(f"fold {i}: validation accuracy {acc:.4f}")
+    click.echo(f"{len(result.folds)}-fold validation accuracy: {result.mean:.4f} ± "
+               f"{result.std:.4f}")
+    click.echo(f"report: {result.out_dir / 'kfold.json'}")
+
+
+@cli.command("evaluate")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--split", "side", type=click.Choice(["test", "val", "train"]), default="test",
+              show_default=True, help="Which subjects to score.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def evaluate_command(run_dir: Path, side: str, as_json: bool) -> None:
+    """Re-score a run's saved model on its own subjects (rebuilt from the recorded data)."""
+    model_path = run_dir / "model.keras"
+    if not model_path.is_file():
+        raise InputProblem(f"{run_dir} is not a run folder: model.keras is missing")
+    import keras
+
+    from har_train.dataset import load_run
+    from har_train.report import evaluate, format_table
+
+    with _user_errors():
+        run = load_run(run_dir)
+    try:
+        model = keras.saving.load_model(model_path, safe_mode=True)
+    except (ValueError, OSError, TypeError) as exc:
+        raise InputProblem(f"{model_path}: cannot load the model ({exc})") from None
+    metrics = evaluate(model, getattr(run.data, side), run.spec.labels)
+    if as_json:
+        click.echo(json.dumps(metrics, indent=2))
+        return
+    click.echo(f"{run_dir} — {run.config.get('model')} on {side} subjects "
+               f"{list(getattr(run.data.split, side))}")
+    click.echo(format_table(metrics))
+
+
+@cli.command("models")
+def models_command() -> None:
+    """List the model architectures with their parameter counts."""
+    from har_train.dataset import make_spec
+    from har_train.models import param_table
+
+    counts = {ch: param_table(make_spec(channels=ch)) for ch in sorted(CHANNEL_SETS)}
+    header = "  ".join(f"{'params ' + ch:>16}" for ch in counts)
+    click.echo(f"{'model':<12} {header}  description")
+    for name, info in MODELS.items():
+        cols = "  ".join(f"{counts[ch][name]:>16,}" for ch in counts)
+        click.echo(f"{name:<12} {cols}  {info.description}")
+
+
+@cli.command("presets")
+def presets_command() -> None:
+    """List the named presets and the options each one sets."""
+    for preset in PRESETS.values():
+        click.echo(f"{preset.name}: {preset.description}")
+        click.echo("    " + ", ".join(f"{k}={v}" for k, v in preset.options))
+
+
+def main() -> None:
+    """Console entry point; defaults KERAS_BACKEND to tensorflow only when it is unset."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    cli(prog_name="har-train")

@@ -1,0 +1,56 @@
+"""Named training presets: a preset fills TrainConfig fields; explicit options override it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from har_train.fit import ConfigError, TrainConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named bundle of TrainConfig values, with what it is for."""
+
+    name: str
+    description: str
+    options: Tuple[Tuple[str, Any], ...]
+
+    def as_dict(self) -> Dict[str, Any]:
+        return dict(self.options)
+
+
+PRESETS: Dict[str, Preset] = {p.name: p for p in (
+    Preset("seed", "the KCC2020 tutorial baseline (seed_cnn, accelerometer, no augmentation)",
+           (("model", "seed_cnn"), ("channels", "acc"), ("epochs", 30), ("augment", False),
+            ("learning_rate", 1e-3))),
+    Preset("acc3-fast", "resnet1d on the accelerometer with rotation augmentation; "
+           "minutes on a laptop CPU",
+           (("model", "resnet1d"), ("channels", "acc"), ("epochs", 25), ("batch_size", 64),
+            ("augment", True), ("learning_rate", 2e-3), ("lr_schedule", "cosine"),
+            ("label_smoothing", 0.05), ("patience", 8))),
+    Preset("acc3-int8", "tiny_dscnn (< 20 k params) on the accelerometer, for int8 / MCU export",
+           (("model", "tiny_dscnn"), ("channels", "acc"), ("epochs", 40), ("augment", True),
+            ("learning_rate", 3e-3), ("lr_schedule", "cosine"), ("patience", 10))),
+    Preset("acc6", "resnet1d on accelerometer + gyroscope with rotation augmentation",
+           (("model", "resnet1d"), ("channels", "acc_gyro"), ("epochs", 25), ("augment", True),
+            ("learning_rate", 2e-3), ("lr_schedule", "cosine"), ("label_smoothing", 0.05),
+            ("patience", 8))),
+)}
+
+
+def make_config(preset: Optional[str] = None,
+                overrides: Optional[Mapping[str, Any]] = None) -> TrainConfig:
+    """TrainConfig from defaults, then the preset's values, then non-None `overrides`."""
+    values: Dict[str, Any] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+        values.update(PRESETS[preset].as_dict())
+        values["preset"] = preset
+    known = {f.name for f in fields(TrainConfig)}
+    for key, value in (overrides or {}).items():
+        if key not in known:
+            raise ConfigError(f"unknown training option {key!r}")
+        if value is not None:
+            values[key] = value
+    return TrainConfig(**values)
