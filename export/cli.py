@@ -1,0 +1,104 @@
+"""`har-export`: convert a trained run to a TFLite bundle behind an accuracy-parity gate."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from har_export.convert import DEFAULT_CALIBRATION_SIZE, VARIANTS, parse_variants
+from har_export.errors import (EXIT_CONVERSION, EXIT_INPUT, EXIT_OK, EXIT_PARITY, EXIT_USAGE,
+                               ParityFailure)
+from har_export.inspect_bundle import describe_bundle
+from har_export.parity import ParityThresholds, format_table
+from har_export.pipeline import ExportOptions, export_model, open_bundle, verify_bundle
+
+EXIT_CODES_HELP = (
+    f"\b\nExit codes:\n"
+    f"  {EXIT_OK}  success (every variant passed the gate)\n"
+    f"  {EXIT_USAGE}  usage error (bad option, output exists without --overwrite)\n"
+    f"  {EXIT_PARITY}  parity failure (failing variants are written, deployable=false)\n"
+    f"  {EXIT_INPUT}  bad input (missing/corrupt model, run folder or bundle; tampered file)\n"
+    f"  {EXIT_CONVERSION}  the TFLite converter refused the model (message names the ops)")
+
+THRESHOLD_HELP = ("Override a gate limit, VARIANT.FIELD=VALUE (repeatable), e.g. "
+                  "int8.min_agreement=0.98 or float32.max_abs_diff=none. Fields: min_agreement, "
+                  "max_abs_diff, max_accuracy_drop (fractions: 0.01 = one point).")
+
+
+@click.group(help="Export trained har-edge models to TFLite bundles.\n\n" + EXIT_CODES_HELP)
+def cli() -> None:
+    """The har-export command group."""
+
+
+@cli.command(help="Convert RUN/model.keras into a bundle folder of TFLite variants.\n\n"
+                  + EXIT_CODES_HELP)
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Bundle folder to create.")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Training run folder (default: the folder holding MODEL).")
+@click.option("--variants", "variants", multiple=True,
+              help="Variants to build, comma-separated or repeated "
+                   "(float32,float16,dynamic,int8; default all).")
+@click.option("--calibration-size", type=click.IntRange(min=1),
+              default=DEFAULT_CALIBRATION_SIZE, show_default=True,
+              help="Training-subject windows (class-balanced) used to calibrate int8.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for picking the calibration windows.")
+@click.option("--threshold", "--thresholds", "thresholds", multiple=True, help=THRESHOLD_HELP)
+@click.option("--recommend", type=click.Choice(list(VARIANTS)),
+              help="Recommend this variant if it passes the gate (default: first deployable "
+                   "of int8, dynamic, float16, float32).")
+@click.option("--c-array", is_flag=True, help="Also write model_int8.cc/.h for TFLite Micro.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing bundle folder.")
+def convert(model, out, run_dir, variants, calibration_size, seed, thresholds, recommend,
+            c_array, overwrite) -> None:
+    """Thin wrapper over har_export.pipeline.export_model."""
+    options = ExportOptions(
+        variants=parse_variants(variants) if variants else VARIANTS,
+        calibration_size=calibration_size, seed=seed,
+        thresholds=ParityThresholds().with_overrides(thresholds), recommend=recommend,
+        c_array=c_array, overwrite=overwrite)
+    result = export_model(model, out, options, run_dir=run_dir)
+    click.echo(format_table(result.report))
+    click.echo(f"bundle written to {result.bundle} (recommended: {result.recommended})")
+    if not result.report.passed:
+        raise ParityFailure(f"variant(s) {', '.join(result.report.failed())} failed the parity "
+                            "gate; written with deployable=false")
+
+
+@cli.command(help="Re-run the parity gate on an existing bundle.\n\nUses the run folder recorded "
+                  "in bundle.json unless --run is given; the run's model.keras must be the one "
+                  "the bundle came from. Exits 3 when a variant marked deployable fails now.\n\n"
+                  + EXIT_CODES_HELP)
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--run", "run_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Training run folder (default: the one bundle.json records).")
+@click.option("--threshold", "--thresholds", "thresholds", multiple=True, help=THRESHOLD_HELP)
+def verify(bundle, run_dir, thresholds) -> None:
+    """Thin wrapper over har_export.pipeline.verify_bundle."""
+    result = verify_bundle(bundle, run_dir=run_dir, overrides=thresholds)
+    click.echo(format_table(result.report))
+    known = [n for n in result.report.failed() if n not in result.regressions]
+    if known:
+        click.echo(f"already marked not deployable: {', '.join(known)}")
+    if result.regressions:
+        raise ParityFailure(f"deployable variant(s) {', '.join(result.regressions)} fail the "
+                            "parity gate now")
+    click.echo(f"{bundle}: every deployable variant passes the gate")
+
+
+@cli.command(help="Show a bundle's labels, preprocessing, I/O, ops, sizes and parity.\n\n"
+                  + EXIT_CODES_HELP)
+@click.argument("bundle", type=click.Path(path_type=Path))
+def inspect(bundle) -> None:
+    """Thin wrapper over har_export.inspect_bundle.describe_bundle."""
+    click.echo(describe_bundle(open_bundle(bundle)))
+
+
+def main() -> None:
+    """Console entry point (`har-export`)."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    cli()

@@ -1,0 +1,182 @@
+"""Keras model -> TFLite variants (float32, float16, dynamic-range int8, full int8).
+
+Conversion goes through a SavedModel (`model.export(..., format="tf_saved_model")`), the path
+Keras 3 supports; `from_concrete_functions` trips over Keras 3 variables. Only TFLite builtin
+ops are allowed (no Flex/Select-TF ops): the device runs tflite-runtime, which has none of them.
+TensorFlow and Keras are imported inside the functions so the sampling helpers stay cheap.
+"""
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
+
+import numpy as np
+
+from har_export.errors import ConversionError, InputError, OptionError
+
+#: Every variant we can build, in the order they are converted and reported.
+VARIANTS: Tuple[str, ...] = ("float32", "float16", "dynamic", "int8")
+VARIANT_HELP = {
+    "float32": "plain float model (the reference)",
+    "float16": "float16 weights, float32 compute",
+    "dynamic": "dynamic-range quantisation: int8 weights, float activations",
+    "int8": "full integer: int8 weights, activations, input and output",
+}
+DEFAULT_CALIBRATION_SIZE = 512
+
+
+def parse_variants(names: Iterable[str]) -> Tuple[str, ...]:
+    """Variant names from the command line (repeated and/or comma-separated), in VARIANTS order."""
+    chosen = {part.strip() for name in names for part in name.split(",") if part.strip()}
+    unknown = sorted(chosen - set(VARIANTS))
+    if unknown:
+        raise OptionError(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    if not chosen:
+        raise OptionError(f"no variants chosen; choose from {list(VARIANTS)}")
+    return tuple(v for v in VARIANTS if v in chosen)
+
+
+def load_keras_model(path) -> Any:
+    """Load a .keras file in safe mode (no code from the file runs); InputError if it cannot."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"model file {path} does not exist")
+    import keras
+
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises many types for bad files; each ends the same way.
+        text = " ".join(str(exc).split())
+        if "Lambda" in text and "safe_mode" in text:
+            raise InputError(f"{path}: contains a Lambda layer, which safe mode refuses to load "
+                             "(it would run code from the file); rebuild the model without "
+                             "Lambda layers") from None
+        raise InputError(f"{path}: not a loadable Keras model ({type(exc).__name__}: "
+                         f"{text[:200]})") from None
+
+
+def check_model_io(model: Any, input_shape: Tuple[int, int], num_classes: int) -> None:
+    """InputError unless the model maps (None, window, C) to (None, num_classes)."""
+    inputs, outputs = model.inputs, model.outputs
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise InputError(f"the model must have one input and one output, has {len(inputs)} "
+                         f"and {len(outputs)}")
+    got_in, got_out = tuple(inputs[0].shape[1:]), tuple(outputs[0].shape[1:])
+    if got_in != tuple(input_shape) or got_out != (num_classes,):
+        raise InputError(f"the model maps {got_in} -> {got_out} but the run's spec needs "
+                         f"{tuple(input_shape)} -> ({num_classes},)")
+
+
+def representative_indices(y: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Up to `size` indices into `y`, balanced across classes (round robin), seeded.
+
+    Balanced rather than proportional: int8 ranges are set by the extremes of the calibration
+    data, and a rare class (a fast activity) can own those extremes.
+    """
+    if size < 1:
+        raise OptionError("calibration size must be >= 1")
+    rng = np.random.default_rng(seed)
+    pools = [rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]
+    depth = max((len(p) for p in pools), default=0)
+    # Round robin: first one of each class, then a second of each, and so on.
+    order = [p[i] for i in range(depth) for p in pools if i < len(p)]
+    return np.sort(np.asarray(order[:size], dtype=np.int64))
+
+
+def keras_probabilities(model: Any, windows: np.ndarray) -> np.ndarray:
+    """The Keras model's softmax output for windows, float32 (n, K)."""
+    probs = model.predict(np.asarray(windows, np.float32), batch_size=512, verbose=0)
+    return np.asarray(probs, dtype=np.float32)
+
+
+def _configure(converter: Any, variant: str, calibration: np.ndarray) -> None:
+    import tensorflow as tf
+
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if variant == "float32":
+        return
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "int8":
+        def samples():
+            for i in range(len(calibration)):
+                yield [calibration[i:i + 1]]
+
+        converter.representative_dataset = samples
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+
+
+_OP_IN_MESSAGE = re.compile(r"'((?:tf|tfl)\.\w+)' op")
+_CUSTOM_OPS = re.compile(r"(?:Custom|Flex) ops: ([\w, ]+)")
+_LOCATION = re.compile(r'fused\["[^"]*:", "([^"@]+)@')
+
+
+def _unsupported_ops(exc: Exception) -> List[str]:
+    ops = {e.operator.name for e in getattr(exc, "errors", ()) if getattr(e, "operator", None)
+           and e.operator.name}
+    ops.update(_OP_IN_MESSAGE.findall(str(exc)))
+    for group in _CUSTOM_OPS.findall(str(exc)):
+        ops.update(f"tf.{name.strip()}" for name in group.split(",") if name.strip())
+    return sorted(ops)
+
+
+def _layers_at(exc: Exception, layer_names: Sequence[str]) -> List[str]:
+    """Names of model layers that appear in the converter's op locations."""
+    found = set()
+    for location in _LOCATION.findall(str(exc)):
+        for part in location.split("/"):
+            found.update(n for n in layer_names if re.fullmatch(re.escape(n) + r"(_\d+)?", part))
+    return sorted(found)
+
+
+def describe_conversion_error(exc: Exception, variant: str, layer_names: Sequence[str]) -> str:
+    """One line naming the ops (and layers) the converter could not express as TFLite builtins."""
+    ops = _unsupported_ops(exc)
+    if ops:
+        layers = _layers_at(exc, layer_names)
+        where = f" in layer(s) {', '.join(layers)}" if layers else ""
+        return (f"{variant}: the model uses op(s) {', '.join(ops)}{where} that TFLite builtins "
+                "cannot express; replace them with supported layers")
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return f"{variant}: TFLite conversion failed: {lines[0] if lines else type(exc).__name__}"
+
+
+def convert_variants(model: Any, variants: Sequence[str],
+                     calibration: np.ndarray) -> Dict[str, bytes]:
+    """Convert `model` to each named variant; `calibration` windows feed int8 calibration."""
+    import tensorflow as tf
+
+    layer_names = [layer.name for layer in model.layers]
+    out: Dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="har-export-") as tmp:
+        saved = str(Path(tmp) / "saved_model")
+        try:
+            model.export(saved, format="tf_saved_model", verbose=False)
+        except Exception as exc:  # export traces the model: any op may object
+            raise ConversionError(f"SavedModel export failed: {exc}".splitlines()[0]) from None
+        for variant in variants:
+            converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+            _configure(converter, variant, np.asarray(calibration, np.float32))
+            try:
+                out[variant] = bytes(converter.convert())
+            except Exception as exc:  # ConverterError and calibration RuntimeErrors alike
+                raise ConversionError(
+                    describe_conversion_error(exc, variant, layer_names)) from None
+    return out
+
+
+def calibration_summary(y: np.ndarray, subjects: np.ndarray, indices: np.ndarray,
+                        seed: int, num_classes: int) -> Mapping[str, Any]:
+    """What the int8 calibration saw, recorded in the bundle for audits."""
+    return {
+        "windows": int(len(indices)),
+        "seed": int(seed),
+        "source": "train",
+        "subjects": sorted({int(s) for s in subjects[indices]}),
+        "per_class": np.bincount(y[indices], minlength=num_classes).astype(int).tolist(),
+    }

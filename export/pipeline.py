@@ -1,0 +1,177 @@
+"""Export end to end: run folder -> variants -> parity gate -> bundle; and re-verification.
+
+Plain functions the CLI wraps. Windows come from `har_train.dataset.load_run`, which rebuilds the
+run's exact subject split: calibration uses training subjects only, the gate test subjects only.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from har_export.bundle_writer import check_out, recommend, write_bundle
+from har_export.c_array import c_array_sources
+from har_export.convert import (DEFAULT_CALIBRATION_SIZE, VARIANTS, calibration_summary,
+                                check_model_io, convert_variants, keras_probabilities,
+                                load_keras_model, representative_indices)
+from har_export.errors import InputError, OptionError
+from har_export.parity import ParityReport, ParityThresholds, run_gate
+from har_runtime.bundle import Bundle, BundleError, load_bundle, sha256_file
+from har_train.dataset import RunData, load_run
+from har_train.errors import DataError
+
+MODEL_FILE = "model.keras"
+C_ARRAY_STEM = "model_int8"
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What `export_model` builds and how strictly it judges it."""
+
+    variants: Tuple[str, ...] = VARIANTS
+    calibration_size: int = DEFAULT_CALIBRATION_SIZE
+    seed: int = 0
+    thresholds: ParityThresholds = field(default_factory=ParityThresholds)
+    recommend: Optional[str] = None
+    c_array: bool = False
+    overwrite: bool = False
+
+    def check(self) -> None:
+        """OptionError for combinations that cannot work, before any slow step runs."""
+        unknown = sorted(set(self.variants) - set(VARIANTS))
+        if unknown or not self.variants:
+            raise OptionError(f"variants must be a non-empty subset of {list(VARIANTS)}")
+        if self.calibration_size < 1:
+            raise OptionError("calibration size must be >= 1")
+        if self.c_array and "int8" not in self.variants:
+            raise OptionError("--c-array needs the int8 variant")
+        if self.recommend is not None and self.recommend not in self.variants:
+            raise OptionError(f"cannot recommend {self.recommend!r}: it is not being converted")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    bundle: Path
+    report: ParityReport
+    recommended: Optional[str]
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    bundle: Bundle
+    report: ParityReport
+    #: Variants the bundle marks deployable that fail the gate now.
+    regressions: Tuple[str, ...]
+
+
+def _load_run(run_dir: Path) -> RunData:
+    try:
+        return load_run(run_dir)
+    except DataError as exc:
+        raise InputError(f"run folder {run_dir}: {exc}") from None
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not valid JSON: {exc}") from None
+
+
+def training_metadata(run_dir: Path, model_path: Path, run: RunData) -> Dict[str, Any]:
+    """What the bundle records about the run it came from (audit trail and `verify` input)."""
+    fingerprint = run_dir / "fingerprint.txt"
+    return {
+        "run_dir": str(run_dir.resolve()),
+        "model_sha256": sha256_file(model_path),
+        "data": run.config.get("data"),
+        "data_fingerprint": fingerprint.read_text().strip() if fingerprint.is_file() else None,
+        "seed": run.config.get("seed"),
+        "split": {k: list(v) for k, v in run.data.split.to_dict().items()},
+        "versions": _read_json(run_dir / "versions.json"),
+        "config": run.config,
+    }
+
+
+def calibration_windows(run: RunData, size: int, seed: int) -> Tuple[np.ndarray, Mapping]:
+    """int8 calibration windows from the training subjects only, class-balanced and seeded."""
+    train = run.data.train
+    idx = representative_indices(train.y, size, seed)
+    leaked = set(train.subject[idx].tolist()) & set(run.data.split.test)
+    if leaked:
+        raise InputError(f"calibration would use test subjects {sorted(leaked)}")
+    summary = calibration_summary(train.y, train.subject, idx, seed, run.spec.num_classes)
+    return train.x[idx], summary
+
+
+def export_model(model_path, out, options: ExportOptions = ExportOptions(),
+                 run_dir=None) -> ExportResult:
+    """Convert a run's model to every requested variant, gate them and write the bundle.
+
+    The bundle is written even when a variant fails the gate (that variant deployable=false);
+    the caller decides what a failure means (the CLI exits 3).
+    """
+    options.check()
+    model_path, out = Path(model_path), Path(out)
+    check_out(out, options.overwrite)
+    run_dir = Path(run_dir) if run_dir is not None else model_path.parent
+    model = load_keras_model(model_path)
+    run = _load_run(run_dir)
+    check_model_io(model, run.spec.input_shape, run.spec.num_classes)
+    calibration, calib_summary = calibration_windows(run, options.calibration_size, options.seed)
+    models = convert_variants(model, options.variants, calibration)
+    test = run.data.test
+    report = run_gate(models, test.x, test.y, test.subject,
+                      keras_probabilities(model, test.x), options.thresholds)
+    extra: Dict[str, bytes] = {}
+    if options.c_array:
+        sources = c_array_sources(models["int8"], C_ARRAY_STEM, report.variants["int8"].passed)
+        extra = {name: text.encode() for name, text in sources.items()}
+    training = training_metadata(run_dir, model_path, run)
+    training["calibration"] = calib_summary
+    chosen = recommend({n: v.passed for n, v in report.variants.items()}, options.recommend)
+    write_bundle(out, spec=run.spec, models=models, report=report, training=training,
+                 recommended=chosen, extra_files=extra, overwrite=options.overwrite)
+    return ExportResult(out, report, chosen)
+
+
+def open_bundle(path) -> Bundle:
+    """load_bundle with its errors turned into InputError (exit code 4)."""
+    try:
+        return load_bundle(path)
+    except BundleError as exc:
+        raise InputError(str(exc)) from None
+
+
+def verify_bundle(bundle_path, run_dir=None, overrides: Sequence[str] = ()) -> VerifyResult:
+    """Re-run the parity gate on a bundle's files with the run it records (or `run_dir`)."""
+    bundle = open_bundle(bundle_path)
+    run_dir = run_dir or bundle.training.get("run_dir")
+    if not run_dir:
+        raise OptionError("the bundle records no run folder; pass --run DIR")
+    run_dir = Path(run_dir)
+    model_path = run_dir / MODEL_FILE
+    if not model_path.is_file():
+        raise InputError(f"{model_path} does not exist; pass --run with the training run folder")
+    expected = bundle.training.get("model_sha256")
+    if expected and sha256_file(model_path) != expected:
+        raise InputError(f"{model_path} is not the model this bundle was exported from "
+                         "(sha256 differs)")
+    run = _load_run(run_dir)
+    if run.spec != bundle.spec:
+        raise InputError("the run's spec.json differs from the bundle's spec")
+    thresholds = (ParityThresholds.from_dict(bundle.gate) if bundle.gate
+                  else ParityThresholds()).with_overrides(overrides)
+    model = load_keras_model(model_path)
+    models = {name: info.path.read_bytes() for name, info in bundle.variants.items()}
+    test = run.data.test
+    report = run_gate(models, test.x, test.y, test.subject,
+                      keras_probabilities(model, test.x), thresholds)
+    regressions = tuple(n for n in report.failed() if bundle.variants[n].deployable)
+    return VerifyResult(bundle, report, regressions)
+

@@ -1,0 +1,64 @@
+"""A tiny training run folder on synthetic data (docs/CONTRACTS.md layout), built in seconds.
+
+Shared by the export tests and scripts/make_golden_bundle.py. The model is deliberately small
+(about 1.6 k parameters) so its TFLite variants are a few KB each.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+DATA = "synthetic:0"
+
+
+def tiny_model(input_shape, num_classes: int, seed: int = 0):
+    """Two strided 1-D convolutions, global average pooling, softmax."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=input_shape, name="windows")
+    x = keras.layers.Conv1D(8, 5, strides=2, activation="relu", name="conv1")(inputs)
+    # 5 x 8 x 32 = 1280 weights: over the converter's 1024-element floor for dynamic-range
+    # quantisation, so the "dynamic" variant really holds int8 weights.
+    x = keras.layers.Conv1D(32, 5, strides=2, activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling1D(name="gap")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name="tiny")
+
+
+def make_tiny_run(run_dir, epochs: int = 30, seed: int = 0, window: int = 128, hop: int = 64,
+                  model=None) -> Path:
+    """Train the tiny model (or save `model` untrained) and write a complete run folder."""
+    import keras
+
+    from har_train.dataset import build_split_data, fingerprint, make_spec
+    from har_train.sources import load_recordings
+    from har_train.splits import default_split
+
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    recordings = load_recordings(DATA)
+    spec = make_spec("har6", window=window, hop=hop)
+    split = default_split([r.subject for r in recordings], seed=seed)
+    data = build_split_data(recordings, spec, split)
+    if model is None:
+        model = tiny_model(spec.input_shape, spec.num_classes, seed)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(data.train.x, data.train.y, epochs=epochs, batch_size=32, verbose=0,
+                  shuffle=True)
+    model.save(run / "model.keras")
+    (run / "spec.json").write_text(spec.to_json())
+    config = {"data": DATA, "task": "har6", "channels": "acc", "model": "tiny", "seed": seed,
+              "split": split.to_dict(), "epochs": epochs}
+    (run / "config.json").write_text(json.dumps(config, indent=2))
+    versions = {"python": platform.python_version(), "keras": keras.__version__,
+                "backend": keras.backend.backend(), "numpy": np.__version__}
+    (run / "versions.json").write_text(json.dumps(versions, indent=2))
+    (run / "fingerprint.txt").write_text(fingerprint(recordings) + "\n")
+    return run
