@@ -21,4 +21,6 @@ if .venv-rt/bin/python -c "import tensorflow" 2>/dev/null || .venv-rt/bin/python
   echo "runtime venv must not contain TensorFlow or Keras" >&2; exit 1
 fi
 # Run from a neutral directory so the installed wheel, not the source tree, is what gets tested.
-cd tests && ../.venv-rt/bin/python -m pytest -q -p no:cacheprovider -c ../setup.cfg --rootdir=.. runtime
+cd tests
+../.venv-rt/bin/python -c 'import har_runtime, sys; f = har_runtime.__file__; print("runtime venv tests", f); sys.exit("site-packages" not in f)'
+../.venv-rt/bin/python -m pytest -q -p no:cacheprovider -c ../setup.cfg --rootdir=.. runtime
