@@ -21,9 +21,9 @@ DEADLINE_S = 15.0
 class Running:
     """A Server on a background thread (signals are not touched off the main thread)."""
 
-    def __init__(self, source, settings=EngineSettings()):
+    def __init__(self, source, settings=EngineSettings(), loader=mock_model):
         self.source, self.sink, self.log = source, MemorySink(), io.StringIO()
-        self.server = Server(source, Engine(mock_model, settings), self.sink, stats_interval=0.05,
+        self.server = Server(source, Engine(loader, settings), self.sink, stats_interval=0.05,
                              log=self.log)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
