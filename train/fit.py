@@ -62,6 +62,8 @@ class TrainConfig:
     window: int = 128
     hop: int = 64
     model: str = "seed_cnn"
+    #: Keyword arguments for the model builder, e.g. (("filters", (48, 64, 96)),).
+    model_options: Tuple[Tuple[str, Any], ...] = ()
     epochs: int = 30
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -95,15 +97,28 @@ class TrainConfig:
             raise ConfigError("label_smoothing must be in [0, 1) and weight_decay >= 0")
         if self.val_subjects is not None:
             object.__setattr__(self, "val_subjects", tuple(int(s) for s in self.val_subjects))
+        object.__setattr__(self, "model_options", _option_pairs(self.model_options))
 
     def to_dict(self) -> Dict[str, Any]:
         data = dataclasses.asdict(self)
+        data["model_options"] = {k: (list(v) if isinstance(v, tuple) else v)
+                                 for k, v in self.model_options}
         if self.val_subjects is not None:
             data["val_subjects"] = list(self.val_subjects)
         return data
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
+
+
+def _option_pairs(options) -> Tuple[Tuple[str, Any], ...]:
+    """Model options as sorted (name, value) pairs (lists become tuples, so configs hash)."""
+    items = options.items() if isinstance(options, dict) else options
+    try:
+        pairs = [(str(k), tuple(v) if isinstance(v, list) else v) for k, v in items]
+    except (TypeError, ValueError):
+        raise ConfigError("model_options must be name/value pairs") from None
+    return tuple(sorted(pairs))
 
 
 @dataclass(frozen=True)
@@ -271,7 +286,7 @@ def _fit(config: TrainConfig, data: SplitData, spec, out: Path, augment):
     from har_train.augment import WindowFeeder
 
     mean, var = normalization_stats(data.train.x)
-    model = build_model(config.model, spec, mean, var)
+    model = build_model(config.model, spec, mean, var, **dict(config.model_options))
     weights = (class_sample_weights(data.train.y, spec.num_classes)
                if config.class_weight else None)
     feeder = WindowFeeder(data.train.x, data.train.y, spec.num_classes, config.batch_size,

@@ -138,6 +138,37 @@ def build_tiny_dscnn(spec: PreprocessSpec, norm_mean, norm_var,
     return keras.Model(inputs, _classifier_head(x, spec, dropout), name="tiny_dscnn")
 
 
+def _posture_features(normalized, name: str):
+    """Per-window channel means of the normalised input: the sensor's mean orientation.
+
+    With the total accelerometer the mean is the gravity direction, the cue that tells sitting
+    from standing; convolutions followed by ReLU and average pooling only see it indirectly.
+    """
+    from keras import layers
+
+    return layers.GlobalAveragePooling1D(name=name)(normalized)
+
+
+def build_tiny_dscnn_posture(spec: PreprocessSpec, norm_mean, norm_var,
+                        filters: Sequence[int] = (32, 48, 64), kernel: int = 9,
+                        dropout: float = 0.2, hidden: int = 32):
+    """tiny_dscnn plus a posture branch: the window's mean normalised input joins the pooled
+    features, then a small dense layer mixes them (< 20 k params)."""
+    import keras
+    from keras import layers
+
+    inputs, normalized = _normalized_input(spec, norm_mean, norm_var)
+    x = _conv_bn_relu(normalized, int(filters[0]), 8, "stem", strides=2)
+    for i, f in enumerate(filters):
+        x = _ds_block(x, int(f), kernel, f"ds{i + 1}")
+        if i < len(filters) - 1:
+            x = layers.MaxPooling1D(2, name=f"pool{i + 1}")(x)
+    x = layers.GlobalAveragePooling1D(name="gap")(x)
+    x = layers.Concatenate(name="with_posture")([x, _posture_features(normalized, "posture")])
+    x = layers.Dense(int(hidden), activation="relu", name="mix")(x)
+    return keras.Model(inputs, _classifier_head(x, spec, dropout), name="tiny_dscnn_posture")
+
+
 MODELS: Dict[str, ModelInfo] = {
     info.name: info for info in (
         ModelInfo("seed_cnn", "KCC2020 tutorial baseline: Conv1D(64, 16) + BN + ReLU + GAP",
@@ -146,6 +177,8 @@ MODELS: Dict[str, ModelInfo] = {
                   build_resnet1d),
         ModelInfo("tiny_dscnn", "depthwise-separable CNN under 20 k params, for MCUs / int8",
                   build_tiny_dscnn),
+        ModelInfo("tiny_dscnn_posture", "tiny_dscnn + mean-orientation branch and a dense mixer "
+                  "(< 20 k params, int8)", build_tiny_dscnn_posture),
     )
 }
 

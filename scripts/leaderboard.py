@@ -1,0 +1,219 @@
+"""Train, export and score every leaderboard row, then write docs/RESULTS.md.
+
+    python scripts/leaderboard.py [--quick] [--seeds 5] [--rows all|ROW,...] [--out FILE]
+                                  [--runtime-python PATH] [--work DIR] [--fresh]
+
+For each row (task x channels x preset, see leaderboard_rows.py) and seed: `har_train.fit.train`
+writes a run folder, `har_export.pipeline.export_model` converts it (float32 + int8, behind the
+parity gate), and leaderboard_score.py scores both TFLite files through har_runtime's
+TFLiteClassifier in a separate process (normally the runtime venv's Python with tflite-runtime)
+on the run's test-subject windows. Each (row, seed) result is saved as WORK/ROW/sSEED/record.json
+and reused on the next invocation unless --fresh, so rows and seeds can be added in several
+runs; the report is always built from every saved record of the chosen rows.
+
+--quick: synthetic data, 2 epochs, 1 seed, rows seed-body and har6-acc, report in WORK: the
+whole path in about two minutes (CI). Exit codes: 0 ok, 2 usage, 3 bad options, 5 scoring failed.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import click
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from leaderboard_choices import CHOICES, EVIDENCE  # noqa: E402
+from leaderboard_report import render  # noqa: E402
+from leaderboard_rows import DEFAULT_DATA, DEFAULT_SEEDS, ROWS, Row, parse_rows  # noqa: E402
+from leaderboard_stats import group_records, make_record, summarise  # noqa: E402
+
+QUICK_ROWS = "seed-body,har6-acc"
+QUICK_DATA = "synthetic"
+QUICK_EPOCHS = 2
+
+
+class BadOptions(click.ClickException):
+    exit_code = 3
+
+
+class ScoringFailed(click.ClickException):
+    exit_code = 5
+
+
+def invocation() -> str:
+    """This command line, as a user would type it from the repository root."""
+    return "python scripts/leaderboard.py " + shlex.join(sys.argv[1:])
+
+
+def test_windows(config, recordings):
+    """The run's test-subject windows, rebuilt exactly as training split them."""
+    from har_train.dataset import build_split_data, make_spec, subjects_of
+    from har_train.fit import make_split
+
+    spec = make_spec(config.task, config.channels, config.acc_mode, config.window, config.hop)
+    data = build_split_data(recordings, spec, make_split(config, subjects_of(recordings)))
+    return spec, data.test
+
+
+def score_in_runtime(python: str, bundle: Path, x: np.ndarray, folder: Path) -> Dict[str, Any]:
+    """Predictions of the bundle's int8 and float32 files from a separate runtime process."""
+    windows, out = folder / "test_windows.npz", folder / "scores.json"
+    np.savez(windows, x=x.astype(np.float32))
+    cmd = [python, str(HERE / "leaderboard_score.py"), str(bundle), str(windows), str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    windows.unlink()
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ScoringFailed(f"runtime scoring failed ({shlex.join(cmd)}): {tail[0]}")
+    return json.loads(out.read_text())
+
+
+def run_one(row: Row, seed: int, folder: Path, data: str, recordings, runtime_python: str,
+            epochs: Optional[int]) -> Dict[str, Any]:
+    """Train, export and score one (row, seed); returns its record."""
+    from har_export.pipeline import ExportOptions, export_model
+    from har_train.fit import train
+    from har_train.presets import make_config
+
+    options = dict(row.train_options(), seed=seed, data=data, epochs=epochs)
+    config = make_config(row.preset, options)
+    start = time.monotonic()
+    result = train(config, folder / "run", overwrite=True, recordings=recordings)
+    trained = time.monotonic()
+    export_model(folder / "run" / "model.keras", folder / "bundle",
+                 ExportOptions(variants=("float32", "int8"), overwrite=True))
+    exported = time.monotonic()
+    spec, test = test_windows(config, recordings)
+    scores = score_in_runtime(runtime_python, folder / "bundle", test.x, folder)
+    seconds = {"train": trained - start, "export": exported - trained,
+               "score": time.monotonic() - exported}
+    m = result.metrics
+    extra = {"config": config.to_dict(), "model": m["model"], "params": m["params"],
+             "epochs_run": m["epochs_run"], "best_epoch": m["best_epoch"],
+             "val": {k: m["val"][k] for k in ("accuracy", "macro_f1")},
+             "keras_test": {k: m["test"][k] for k in ("accuracy", "macro_f1")},
+             "versions": json.loads((folder / "run" / "versions.json").read_text()),
+             "test_subjects": sorted({int(v) for v in test.subject}), "seconds": seconds,
+             "command": invocation()}
+    return make_record(row, seed, spec.labels, test.y, scores, extra)
+
+
+def collect(rows: Sequence[Row], seeds: Sequence[int], work: Path, data: str,
+            runtime_python: str, epochs: Optional[int], fresh: bool) -> None:
+    """Make sure WORK holds a record for every (row, seed), computing the missing ones."""
+    from har_train.sources import load_recordings
+
+    recordings = None
+    for row in rows:
+        for seed in seeds:
+            folder = work / row.key / f"s{seed}"
+            record_path = folder / "record.json"
+            if record_path.exists() and not fresh:
+                click.echo(f"{row.key} seed {seed}: reusing {record_path}")
+                continue
+            recordings = recordings if recordings is not None else load_recordings(data)
+            folder.mkdir(parents=True, exist_ok=True)
+            click.echo(f"{row.key} seed {seed}: training {row.preset} ...")
+            record = run_one(row, seed, folder, data, recordings, runtime_python, epochs)
+            record_path.write_text(json.dumps(record, indent=1) + "\n")
+            i8 = record["variants"]["int8"]
+            click.echo(f"{row.key} seed {seed}: int8 acc {i8['accuracy']:.4f} macro-F1 "
+                       f"{i8['macro_f1']:.4f}, agreement {record['parity']['agreement']:.4f}")
+
+
+def load_records(rows: Sequence[Row], work: Path, data: str) -> List[Mapping[str, Any]]:
+    """Every saved record of `rows` under WORK whose data source is `data`."""
+    out = []
+    for row in rows:
+        for path in sorted((work / row.key).glob("s*/record.json")):
+            record = json.loads(path.read_text())
+            if record["config"]["data"] == data:
+                out.append(record)
+    return out
+
+
+def report_context(records, command: str, data: str, full_seeds: int, wall: Optional[float],
+                   note: Optional[str], quick: bool) -> Dict[str, Any]:
+    """Everything the report states besides the figures."""
+    first = records[0]
+    i8 = first["variants"]["int8"]
+    versions = dict(first["versions"])
+    versions["runtime interpreter"] = f"{i8['interpreter']} {i8['interpreter_version']}"
+    return {"command": command, "date": datetime.date.today().isoformat(), "data": data,
+            "test_subjects": ", ".join(map(str, first["test_subjects"])),
+            "interpreter": versions["runtime interpreter"], "full_seeds": full_seeds,
+            "note": note, "wall_seconds": wall, "versions": versions,
+            "choices": CHOICES if not quick else "Quick (CI) run on synthetic data: the "
+            "figures exercise the pipeline and mean nothing.",
+            "evidence": EVIDENCE if not quick else (),
+            "commands": _commands(records, command)}
+
+
+def _commands(records, command: str) -> List[str]:
+    """The invocations that produced the records, then this one, then the one-seed recipe."""
+    made = sorted({r.get("command", "") for r in records} - {"", command})
+    recipe = (f"har-train fit --preset {ROWS['har6-acc'].preset}   "
+              "# the har6-acc row's recipe, one seed")
+    return made + [command, recipe]
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--quick", is_flag=True, help="CI-sized: synthetic data, 2 epochs, 1 seed.")
+@click.option("--seeds", type=click.IntRange(1, 20), help=f"Seeds 0..N-1 per row "
+              f"[default: {DEFAULT_SEEDS}, 1 with --quick].")
+@click.option("--rows", "rows_text", help=f"Comma-separated rows or 'all': {', '.join(ROWS)}.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Report file [default: docs/RESULTS.md; WORK/RESULTS.md with --quick].")
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/leaderboard"), show_default=True,
+              help="Run folders, bundles and per-seed records.")
+@click.option("--runtime-python", default=sys.executable, show_default=True,
+              help="Python that scores the TFLite files (the runtime venv's, with tflite-runtime).")
+@click.option("--fresh", is_flag=True, help="Recompute records that already exist.")
+@click.option("--note", help="Sentence added where rows have fewer seeds than a full run.")
+@click.option("--report-only", is_flag=True, help="Train nothing: write the report from the "
+              "records already in WORK.")
+def main(quick: bool, seeds: Optional[int], rows_text: Optional[str], out: Optional[Path],
+         work: Path, runtime_python: str, fresh: bool, note: Optional[str],
+         report_only: bool) -> None:
+    """Train, export and score the leaderboard rows; write the results report."""
+    try:
+        rows = parse_rows(rows_text or (QUICK_ROWS if quick else None))
+    except ValueError as exc:
+        raise BadOptions(str(exc)) from None
+    n_seeds = seeds or (1 if quick else DEFAULT_SEEDS)
+    data = QUICK_DATA if quick else DEFAULT_DATA
+    work = work / "quick" if quick else work
+    out = out or (work / "RESULTS.md" if quick else Path("docs/RESULTS.md"))
+    start = time.monotonic()
+    if not report_only:
+        collect(rows, range(n_seeds), work, data, runtime_python,
+                QUICK_EPOCHS if quick else None, fresh)
+    records = load_records(rows, work, data)
+    if not records:
+        raise BadOptions(f"no records for rows {[r.key for r in rows]} in {work}")
+    grouped = group_records(records)
+    by_row = {row.key: grouped[row.key] for row in rows if row.key in grouped}
+    summaries = [summarise(ROWS[key], recs) for key, recs in by_row.items()]
+    labels = {key: recs[0]["labels"] for key, recs in by_row.items()}
+    context = report_context(records, invocation(), data, DEFAULT_SEEDS if not quick else 1,
+                             None if report_only else time.monotonic() - start, note, quick)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(summaries, by_row, labels, context))
+    click.echo(f"report written to {out}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    main()
