@@ -8,7 +8,7 @@ scripts/ensure_venv.sh .venv train,runtime,test
 export KERAS_BACKEND=${KERAS_BACKEND:-tensorflow}
 out=${HAR_EDGE_RUN:-runs/main}
 bin=.venv/bin
-"$bin/har-train" fit --preset "${HAR_EDGE_PRESET:-acc3-fast}" --out "$out" --overwrite
+"$bin/har-train" fit --preset "${HAR_EDGE_PRESET:-acc3-int8}" --out "$out" --overwrite
 "$bin/har-export" convert "$out/model.keras" --out "$out/bundle" --overwrite
 "$bin/har-runtime" replay "$out/bundle" hapt:2 --fast --png "$out/replay_subject2.png"
 echo
