@@ -7,9 +7,8 @@ and only switches to a new activity after it has won `hysteresis` consecutive wi
 from __future__ import annotations
 
 import dataclasses
-from collections import deque
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -59,26 +58,31 @@ class Smoother:
     def __init__(self, labels: Sequence[str], settings: SmoothingSettings = DEFAULT_SMOOTHING):
         self.labels = tuple(labels)
         self.settings = settings
-        self._recent: Deque[np.ndarray] = deque(maxlen=settings.k)
+        # A preallocated ring of the last k vectors: this runs once per window per device, so
+        # it avoids building a new stacked array on every update.
+        self._ring = np.zeros((settings.k, len(self.labels)))
         self.reset()
 
     def reset(self) -> None:
         """Forget history (after a gap the old activity says nothing about the new one)."""
-        self._recent.clear()
+        self._filled = 0
+        self._next = 0
         self.current = UNKNOWN
         self._candidate: Optional[str] = None
         self._streak = 0
 
     def update(self, probs: np.ndarray) -> str:
         """Add one window's probabilities; return the smoothed activity label."""
-        probs = np.asarray(probs, dtype=np.float64)
+        slot = self._ring[self._next]
         if self.settings.method == "vote":
-            vote = np.zeros_like(probs)
-            vote[int(np.argmax(probs))] = 1.0
-            self._recent.append(vote)
+            slot[:] = 0.0
+            slot[int(np.argmax(probs))] = 1.0
         else:
-            self._recent.append(probs)
-        mean = np.mean(np.stack(self._recent), axis=0)
+            slot[:] = probs
+        self._next = (self._next + 1) % self.settings.k
+        self._filled = min(self._filled + 1, self.settings.k)
+        mean = self._ring[:self._filled].mean(axis=0) if self._filled < self.settings.k \
+            else self._ring.mean(axis=0)
         best = int(np.argmax(mean))
         confident = self.settings.method == "vote" or mean[best] >= self.settings.min_confidence
         proposal = self.labels[best] if confident else UNKNOWN

@@ -7,6 +7,7 @@ follows, which is the point: train/device skew cannot creep in through a second 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Tuple
@@ -95,7 +96,7 @@ class PreprocessSpec:
         """Raw samples needed before a window's first sample (for the causal gravity filter)."""
         return self.gravity_taps - 1 if self.acc_mode != "total" else 0
 
-    @property
+    @functools.cached_property
     def model_channels(self) -> Tuple[str, ...]:
         """Names of the model's input channels, in tensor order."""
         out = []
@@ -110,7 +111,7 @@ class PreprocessSpec:
             out.extend(c.replace("acc", "gravity") for c in self.channels if c in ACC_CHANNELS)
         return tuple(out)
 
-    @property
+    @functools.cached_property
     def input_shape(self) -> Tuple[int, int]:
         return (self.window, len(self.model_channels))
 
