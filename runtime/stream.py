@@ -112,9 +112,10 @@ class StreamClassifier:
         self.source_acc_unit = source_acc_unit
         self.source_gyro_unit = source_gyro_unit
         self.device = device
-        # Validates both unit names now rather than on the first sample.
-        convert_samples(np.zeros((0, len(spec.channels))), spec.channels, source_acc_unit,
-                        spec.acc_unit, source_gyro_unit, spec.gyro_unit)
+        self._scale: Optional[np.ndarray] = None
+        self._scale_units = ("", "")  # no unit is named "": the first call computes the scale
+        self._unit_scale()  # validates both unit names now rather than on the first sample
+        self._no_windows = np.empty((0,) + spec.input_shape, np.float32)
         self.counters = StreamCounters()
         self._resampler = StreamResampler(spec.sample_rate_hz, spec.max_gap_s)
         self._windower = Windower(spec)
@@ -153,13 +154,25 @@ class StreamClassifier:
         if x.ndim != 2 or x.shape != (t.size, len(self.spec.channels)):
             raise ValueError(f"samples must be ({t.size}, {len(self.spec.channels)}) for "
                              f"{list(self.spec.channels)}; got {x.shape}")
-        x = convert_samples(x, self.spec.channels, self.source_acc_unit, self.spec.acc_unit,
-                            self.source_gyro_unit, self.spec.gyro_unit)
+        scale = self._unit_scale()
+        if scale is not None:
+            x = x * scale
         self.counters.samples_in += t.size
         windows, t_end, resets = self._window(t, x)
         self._sync_resampler_counters()
         probs = self.classify_windows(windows)
         return self._smooth(probs, t_end, resets, arrival)
+
+    def _unit_scale(self) -> Optional[np.ndarray]:
+        """Per-channel factors from the source units to the spec's (what `convert_samples`
+        multiplies by), or None when all are 1; recomputed only when the source units change."""
+        units = (self.source_acc_unit, self.source_gyro_unit)
+        if units != self._scale_units:
+            scale = convert_samples(np.ones((1, len(self.spec.channels))), self.spec.channels,
+                                    units[0], self.spec.acc_unit, units[1], self.spec.gyro_unit)
+            self._scale = None if np.all(scale == 1.0) else scale[0]
+            self._scale_units = units
+        return self._scale
 
     def _window(self, t: np.ndarray, x: np.ndarray):
         """Resample and window; return windows, their end times and smoother reset points."""
@@ -182,8 +195,9 @@ class StreamClassifier:
                 self._advance(len(batch))
                 n_done += len(batch)
         self.counters.buffered = self._windower.buffered
-        empty = np.empty((0,) + self.spec.input_shape, np.float32)
-        windows = np.concatenate(parts) if parts else empty
+        if len(parts) == 1:  # the usual case: no copy
+            return parts[0], ends[0], resets
+        windows = np.concatenate(parts) if parts else self._no_windows
         return windows, (np.concatenate(ends) if ends else np.empty(0)), resets
 
     def _advance(self, n: int) -> None:
@@ -196,10 +210,10 @@ class StreamClassifier:
                 arrival: float) -> List[Event]:
         events: List[Event] = []
         reset_at = set(resets)
-        for i in range(probs.shape[0]):
+        for i, t in enumerate(t_end.tolist()):
             if i in reset_at:
                 self._smoother.reset()
-            events.extend(self._predict_one(probs[i], float(t_end[i]), arrival))
+            events.extend(self._predict_one(probs[i], t, arrival))
         if probs.shape[0] in reset_at:
             self._smoother.reset()
         return events
@@ -223,9 +237,15 @@ class StreamClassifier:
             raise ValueError(f"windows must be (n, {self.spec.input_shape[0]}, "
                              f"{self.spec.input_shape[1]}); got {windows.shape}")
         k = self.spec.num_classes
-        out = [np.asarray(self.classifier.predict_proba(windows[i:i + MAX_BATCH]), np.float32)
-               for i in range(0, windows.shape[0], MAX_BATCH)]
-        probs = np.concatenate(out) if out else np.empty((0, k), np.float32)
+        n = windows.shape[0]
+        if n == 0:
+            return np.empty((0, k), np.float32)
+        if n <= MAX_BATCH:  # one call; a copy, as concatenate made, so callers own the result
+            probs = np.array(self.classifier.predict_proba(windows), np.float32)
+        else:
+            probs = np.concatenate([
+                np.asarray(self.classifier.predict_proba(windows[i:i + MAX_BATCH]), np.float32)
+                for i in range(0, n, MAX_BATCH)])
         if probs.shape != (windows.shape[0], k):
             raise ValueError(f"classifier returned shape {probs.shape}, expected "
                              f"({windows.shape[0]}, {k})")
@@ -253,7 +273,8 @@ class StreamClassifier:
 
 def _prediction(device: str, labels: Sequence[str], p: np.ndarray, t_end: float, smoothed: str,
                 arrival: float) -> Prediction:
-    best = int(np.argmax(p))
-    return Prediction(device, t_end, labels[best], dict(zip(labels, (float(v) for v in p))),
-                      smoothed, float(p[best]), time.perf_counter() - arrival)
+    values = p.tolist()  # Python floats, as float() of each element
+    best = int(p.argmax())
+    return Prediction(device, t_end, labels[best], dict(zip(labels, values)), smoothed,
+                      values[best], time.perf_counter() - arrival)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass, fields
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from har_runtime.daemon.lines import LineError, LineParser
+from har_runtime.daemon.lines import LineError, LineParser, SampleBlock
 from har_runtime.daemon.model import Model, ModelLoader, ModelLoadFailed
 from har_runtime.daemon.sources import Received
 from har_runtime.results import Prediction
@@ -86,7 +86,23 @@ class Engine:
 
     # -- data path ----------------------------------------------------------------------------
     def feed(self, rx: Received) -> List[Event]:
-        """Parse and classify one batch of lines; return the events to emit, in order."""
+        """Parse and classify one batch of lines; return the events to emit, in order.
+
+        A batch of clean CSV lines takes the array path; any other batch goes line by line.
+        Both give the same events, in the same order, and the same counters.
+        """
+        block = self._parser.parse_block(rx.lines)
+        if block is None:
+            return self._feed_lines(rx)
+        n = block.t.size
+        self.counters.lines += n
+        self.counters.samples += n
+        events: List[Event] = []
+        for device, rows in _push_plan(block, rx.origin, self.settings.device_buffer):
+            events.extend(self._push(device, (block.t[rows], block.values[rows]), rx.arrival))
+        return events
+
+    def _feed_lines(self, rx: Received) -> List[Event]:
         pending: Dict[str, Tuple[List[float], List[Tuple[float, ...]]]] = {}
         events: List[Event] = []
         for line in rx.lines:
@@ -198,3 +214,27 @@ class Engine:
         """Live device ids, least recently heard first."""
         return list(self._devices)
 
+
+def _push_plan(block: SampleBlock, origin: str,
+               buffer: int) -> List[Tuple[str, np.ndarray]]:
+    """(device, row indices) pushes in the order the line-by-line path makes them: a device's
+    full buffer is pushed when its last sample arrives; the partial rest of every device after
+    the batch, in the order those rests began."""
+    if block.devices is None:
+        devices: Sequence[str] = (origin,)
+        index = np.zeros(block.t.size, np.intp)
+    else:
+        devices, index = block.devices, block.device_index
+    order = np.argsort(index, kind="stable")
+    counts = np.bincount(index, minlength=len(devices))
+    plan = []
+    start = 0
+    for device, count in zip(devices, counts.tolist()):
+        rows = order[start:start + count]
+        start += count
+        for a in range(0, count, buffer):
+            chunk = rows[a:a + buffer]
+            key = (0, int(chunk[-1])) if chunk.size == buffer else (1, int(chunk[0]))
+            plan.append((key, device, chunk))
+    plan.sort(key=lambda p: p[0])
+    return [(device, rows) for _, device, rows in plan]

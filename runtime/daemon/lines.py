@@ -10,6 +10,9 @@ JSON  ``{"t": 12.34, "acc": [ax, ay, az], "gyro": [gx, gy, gz], "device": "id"}`
 
 Blank lines, ``#`` comments and CSV header lines (first field ``t``, ``timestamp`` or
 ``device``) are skipped. A device id is 1-64 characters of ``A-Z a-z 0-9 _ . : @ / -``.
+
+`LineParser.parse_block` turns a whole block of clean CSV lines into arrays at once (the
+daemon's fast path); it declines any block it cannot parse exactly as `parse` would, line by line.
 """
 from __future__ import annotations
 
@@ -19,12 +22,16 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from har_runtime.spec import ALL_CHANNELS
 
 #: Longest accepted line in bytes unless configured (a 6-channel CSV sample is ~150).
 DEFAULT_MAX_LINE = 4096
 DEVICE_ID = re.compile(r"[A-Za-z0-9_.:@/\-]{1,64}")
 _HEADER_FIELDS = ("t", "timestamp", "device")
+_CSV_FIELD_COUNTS = (4, 5, 7, 8)
+_NEWLINE, _COMMA, _SPACE, _NON_ASCII = 10, 44, 32, 128
 #: Characters of an offending line quoted in error messages.
 _QUOTE = 40
 
@@ -40,6 +47,20 @@ class Sample:
     device: Optional[str]
     t: float
     values: Tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class SampleBlock:
+    """The samples of a block of clean CSV lines as arrays, in line order.
+
+    `devices` holds the distinct device ids and `device_index` (n,) each line's index into it;
+    both are None when the lines carry no device id. `values` (n, C) follow the model's order.
+    """
+
+    devices: Optional[Tuple[str, ...]]
+    device_index: Optional[np.ndarray]
+    t: np.ndarray
+    values: np.ndarray
 
 
 class LineSplitter:
@@ -59,15 +80,19 @@ class LineSplitter:
 
     def feed(self, data: bytes) -> List[bytes]:
         """Add bytes; return the complete lines they finish."""
+        pieces = bytes(data).split(b"\n")
+        rest = pieces.pop()
         lines: List[bytes] = []
-        start = 0
-        while True:
-            nl = data.find(b"\n", start)
-            if nl < 0:
-                break
-            self._end_line(data[start:nl], lines)
-            start = nl + 1
-        self._hold(data[start:])
+        if pieces:
+            # Only the first piece continues held bytes; the others start with an empty buffer.
+            self._end_line(pieces[0], lines)
+            body = pieces[1:]
+            if max(map(len, body), default=0) <= self.max_line:
+                lines.extend(body)
+            else:
+                for piece in body:
+                    self._end_line(piece, lines)
+        self._hold(rest)
         return lines
 
     def finish(self) -> List[bytes]:
@@ -125,6 +150,50 @@ class LineParser:
             raise LineError("the model needs gyroscope values and this line has none")
         both = acc + (gyro if gyro is not None else (math.nan,) * 3)
         return Sample(device, t, tuple(both[i] for i in self._index))
+
+    def parse_block(self, lines: Sequence[bytes]) -> Optional[SampleBlock]:
+        """All of `lines` as one `SampleBlock` when every line is a clean CSV sample of one
+        layout (no blank, comment, header, JSON or whitespace); None otherwise, and then `parse`
+        on each line decides, so what counts as malformed never depends on this fast path."""
+        k = _uniform_field_count(lines)
+        if k is None or (self._needs_gyro and k < 7):
+            return None
+        n = len(lines)
+        joined = b",".join(lines)
+        fields = np.array(joined.split(b","), dtype="S").reshape(n, k)
+        has_device = k in (5, 8)
+        try:  # bytes -> float64 goes through Python's float(): same values, same rejections
+            numbers = fields[:, int(has_device):].astype(np.float64)
+        except ValueError:
+            return None
+        devices, index = None, None
+        if has_device:
+            unique, index = np.unique(fields[:, 0], return_inverse=True)
+            devices = tuple(u.decode("ascii") for u in unique)
+            if not all(DEVICE_ID.fullmatch(d) and d.lower() not in _HEADER_FIELDS
+                       for d in devices):
+                return None
+        both = numbers[:, 1:]
+        if k < 7:
+            both = np.concatenate([both, np.full((n, 3), np.nan)], axis=1)
+        return SampleBlock(devices, index, numbers[:, 0].copy(), both[:, self._index])
+
+
+def _uniform_field_count(lines: Sequence[bytes]) -> Optional[int]:
+    """The CSV field count shared by every line, or None when the lines differ, a count is not
+    valid, or any line holds whitespace, control or non-ASCII bytes (stripping would matter)."""
+    n = len(lines)
+    if n == 0:
+        return None
+    arr = np.frombuffer(b"\n".join(lines), dtype=np.uint8)
+    seps = np.flatnonzero((arr == _COMMA) | (arr <= _SPACE) | (arr >= _NON_ASCII))
+    k = (seps.size + 1) // n
+    if seps.size + 1 != n * k or k not in _CSV_FIELD_COUNTS:
+        return None
+    kinds = np.append(arr[seps], _NEWLINE).reshape(n, k)
+    if not ((kinds[:, :-1] == _COMMA).all() and (kinds[:, -1] == _NEWLINE).all()):
+        return None
+    return k
 
 
 def _quote(text: str) -> str:

@@ -1,0 +1,142 @@
+"""The daemon's array ingest path (`LineParser.parse_block`) against the line-by-line path."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from har_runtime.daemon.engine import Engine, EngineSettings
+from har_runtime.daemon.lines import LineParser
+from har_runtime.daemon.sources import Received
+from har_runtime.results import Prediction
+from test_daemon_engine import device_data, mock_model
+from test_stream_mock import SPEC
+
+GYRO = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
+#: Lines the line path counts as malformed or skipped.
+BAD_LINES = [b"", b"# comment", b"device,t,ax,ay,az", b"t,ax,ay,az", b"1.0,2,3",
+             b"d1,1.0,x,0,0", b"d\xc3\xa91,1.0,0,0,0", b"d 1,1.0,0,0,0", b"1.0,0,0,0,0,0,0,0,0",
+             b"bad#id,1.0,0,0,0", b"timestamp,1.0,0,0,0", b"d1,,0,0,0", b"d1,1.0,0,0,0\xff"]
+#: Valid samples that the array path leaves to the line path (whitespace, JSON).
+ODD_GOOD_LINES = [b" d1,1.0,0,0,0", b"d1, 1.0,0,0,0\r", b"d1,1.0,0,0,0\t",
+                  b'{"t": 1.0, "acc": [0, 0, 0], "device": "a"}']
+
+
+def interleaved(devices, seconds=12.0, burst=60):
+    """CSV lines `device,t,ax,ay,az` of several devices, `burst` samples per device in a row."""
+    data = {d: device_data(seed, seconds) for seed, d in enumerate(devices)}
+    n = min(len(t) for t, _ in data.values())
+    lines = []
+    for a in range(0, n, burst):
+        for d in devices:
+            t, x = data[d]
+            lines += [f"{d},{t[i]!r},{x[i, 0]!r},{x[i, 1]!r},{x[i, 2]!r}".encode()
+                      for i in range(a, min(a + burst, n))]
+    return lines
+
+
+def comparable(events):
+    return [{k: v for k, v in e.to_dict().items() if k != "latency_s"}
+            if isinstance(e, Prediction) else e.to_dict() for e in events]
+
+
+def run(batches, settings, fast: bool, origin="mem"):
+    engine = Engine(mock_model, settings)
+    used = []
+    parse_block = engine._parser.parse_block
+    engine._parser.parse_block = (lambda lines: used.append(parse_block(lines)) or used[-1]) \
+        if fast else (lambda lines: None)
+    events = [e for b in batches for e in engine.feed(Received(b, origin, 0.0))]
+    snap = {k: v for k, v in engine.snapshot(per_device=True).items() if "latency" not in k}
+    return comparable(events), snap, used
+
+
+@pytest.mark.parametrize("settings", [
+    EngineSettings(),
+    EngineSettings(device_buffer=7),
+    EngineSettings(max_devices=2, device_buffer=10),
+    EngineSettings(max_devices=2, device_policy="refuse", device_buffer=10),
+    EngineSettings(emit="changes", device_buffer=40),
+])
+def test_clean_blocks_take_the_array_path_with_identical_results(settings):
+    lines = interleaved(["a", "b.2", "c:3", "d@4"])
+    batches = [lines[i:i + 300] for i in range(0, len(lines), 300)]
+    fast_events, fast_snap, used = run(batches, settings, fast=True)
+    slow_events, slow_snap, _ = run(batches, settings, fast=False)
+    assert all(block is not None for block in used) and len(used) == len(batches)
+    assert fast_events == slow_events and fast_snap == slow_snap
+    assert fast_snap["predictions"] > 0 and fast_snap["malformed"] == 0
+
+
+def test_lines_without_device_go_to_the_origin():
+    t, x = device_data(3)
+    lines = [f"{ti!r},{a!r},{b!r},{c!r}".encode() for ti, (a, b, c) in zip(t, x)]
+    batches = [lines[i:i + 100] for i in range(0, len(lines), 100)]
+    fast = run(batches, EngineSettings(), fast=True, origin="tcp:1.2.3.4:5")
+    slow = run(batches, EngineSettings(), fast=False, origin="tcp:1.2.3.4:5")
+    assert all(fast[2]) and fast[:2] == slow[:2]
+    assert list(fast[1]["per_device"]) == ["tcp:1.2.3.4:5"]
+
+
+@pytest.mark.parametrize("bad", BAD_LINES)
+def test_one_bad_line_sends_the_block_line_by_line(bad):
+    lines = interleaved(["a", "b"], seconds=3.0)
+    lines.insert(len(lines) // 2, bad)
+    assert LineParser(SPEC.channels).parse_block(lines) is None
+    fast_events, fast_snap, _ = run([lines], EngineSettings(), fast=True)
+    slow_events, slow_snap, _ = run([lines], EngineSettings(), fast=False)
+    assert fast_events == slow_events and fast_snap == slow_snap
+    assert fast_snap["lines"] == len(lines)
+    assert fast_snap["malformed"] + fast_snap["skipped"] == 1
+
+
+@pytest.mark.parametrize("odd", ODD_GOOD_LINES)
+def test_valid_lines_with_whitespace_or_json_go_line_by_line(odd):
+    lines = interleaved(["a", "d1"], seconds=3.0)
+    lines.insert(len(lines) // 2, odd)
+    assert LineParser(SPEC.channels).parse_block(lines) is None
+    fast_events, fast_snap, _ = run([lines], EngineSettings(), fast=True)
+    slow_events, slow_snap, _ = run([lines], EngineSettings(), fast=False)
+    assert fast_events == slow_events and fast_snap == slow_snap
+    assert fast_snap["samples"] == len(lines) and fast_snap["malformed"] == 0
+
+
+def test_block_values_equal_per_line_parse_including_nan_and_inf():
+    parser = LineParser(GYRO)
+    lines = [b"d1,1.5,nan,-inf,1e999,0.1,0.2,0.3", b"d2,2.5,1_0,.5,5.,+Infinity,-nan,7",
+             b"d1,3.5,1e-3,2,3,4,5,6"]
+    block = parser.parse_block(lines)
+    assert block is not None and block.devices == ("d1", "d2")
+    for i, line in enumerate(lines):
+        sample = parser.parse(line)
+        assert block.devices[block.device_index[i]] == sample.device
+        assert block.t[i] == sample.t
+        np.testing.assert_array_equal(block.values[i], np.array(sample.values))
+
+
+def test_accelerometer_lines_give_nan_gyro_and_are_refused_when_the_model_needs_gyro():
+    lines = [b"1.0,0.1,0.2,0.3", b"2.0,0.4,0.5,0.6"]
+    block = LineParser(("gyro_x", "acc_z")).parse_block(lines)
+    assert block is None  # every line is malformed for a gyro model: the slow path counts it
+    block = LineParser(("acc_z", "acc_x")).parse_block(lines)
+    assert block.devices is None
+    np.testing.assert_array_equal(block.values, [[0.3, 0.1], [0.6, 0.4]])
+
+
+GOOD = st.builds(lambda d, t, v: f"{d},{t!r},{v[0]!r},{v[1]!r},{v[2]!r}".encode(),
+                 st.sampled_from(["a", "b", "c"]),
+                 st.floats(0, 30, allow_nan=False),
+                 st.tuples(*[st.floats(-4, 4) | st.just(math.inf)] * 3))
+
+
+MIXED = st.lists(GOOD | st.sampled_from(BAD_LINES + ODD_GOOD_LINES), max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches=st.lists(st.lists(GOOD, max_size=40) | MIXED, min_size=1, max_size=6),
+       buffer=st.integers(1, 12), max_devices=st.integers(1, 3))
+def test_random_mixes_of_good_and_bad_lines_match_the_line_path(batches, buffer, max_devices):
+    settings_ = EngineSettings(device_buffer=buffer, max_devices=max_devices)
+    fast = run(batches, settings_, fast=True)
+    slow = run(batches, settings_, fast=False)
+    assert fast[:2] == slow[:2]
