@@ -32,8 +32,11 @@ class ResampleCounters:
     """What the resampler rejected, cumulatively."""
 
     accepted: int = 0
+    #: NaN/inf values, or timestamps too large for the grid arithmetic (see `_finite`).
     nonfinite: int = 0
+    #: Duplicates and small steps back (at most max_gap_s behind the newest accepted sample).
     out_of_order: int = 0
+    #: Forward gaps longer than max_gap_s, and clock resets (larger steps back).
     gaps: int = 0
 
 
@@ -65,7 +68,28 @@ class StreamResampler:
         if x.ndim != 2 or x.shape[0] != t.shape[0]:
             raise ValueError(f"frames must be (n, channels) matching times; got {x.shape}, {t.shape}")
         lab = None if labels is None else np.asarray(labels, dtype=np.int64).reshape(-1)
-        t, x, lab = self._clean(t, x, lab)
+        t, x, lab = self._finite(t, x, lab)
+        out: List[Segment] = []
+        while t.size:
+            # A step back of more than max_gap_s is a clock reset (reboot, NTP step), not
+            # reordering: it starts a new segment instead of stalling until the clock catches up.
+            start = self._last_t if self._last_t is not None else -np.inf
+            running = np.maximum.accumulate(np.concatenate([[start], t]))[:-1]
+            jumps = np.flatnonzero(t < running - self.max_gap_s)
+            cut = int(jumps[0]) if jumps.size else t.size
+            out.extend(self._push_ordered(t[:cut], x[:cut], _sl(lab, 0, cut), running[:cut]))
+            if cut == t.size:
+                break
+            self.counters.gaps += 1
+            self.reset()
+            t, x, lab = t[cut:], x[cut:], _sl(lab, cut, None)
+        return [s for s in out if s.times.size or s.new]
+
+    def _push_ordered(self, t, x, lab, running) -> List[Segment]:
+        ordered = t > running
+        self.counters.out_of_order += int(np.count_nonzero(~ordered))
+        self.counters.accepted += int(np.count_nonzero(ordered))
+        t, x, lab = t[ordered], x[ordered], (None if lab is None else lab[ordered])
         if t.size == 0:
             return []
         prev = np.concatenate([[self._last_t if self._last_t is not None else np.nan], t[:-1]])
@@ -78,19 +102,15 @@ class StreamResampler:
         for a, b in zip(bounds[:-1], bounds[1:]):
             self._start(t[a], x[a], None if lab is None else lab[a])
             out.extend(self._continue(t[a + 1:b], x[a + 1:b], _sl(lab, a + 1, b), True))
-        return [s for s in out if s.times.size or s.new]
+        return out
 
-    def _clean(self, t, x, lab):
-        finite = np.isfinite(t) & np.isfinite(x).all(axis=1)
-        self.counters.nonfinite += int(np.count_nonzero(~finite))
-        t, x = t[finite], x[finite]
-        lab = None if lab is None else lab[finite]
-        start = self._last_t if self._last_t is not None else -np.inf
-        running = np.maximum.accumulate(np.concatenate([[start], t]))[:-1]
-        ordered = t > running
-        self.counters.out_of_order += int(np.count_nonzero(~ordered))
-        self.counters.accepted += int(np.count_nonzero(ordered))
-        return t[ordered], x[ordered], (None if lab is None else lab[ordered])
+    def _finite(self, t, x, lab):
+        # Beyond this magnitude consecutive grid times (1/rate apart) are fewer than 1024 float64
+        # steps apart, so the grid arithmetic breaks down; such timestamps are rejected like NaN.
+        limit = 2.0 ** 52 / (self.rate_hz * 1024)
+        keep = np.isfinite(t) & (np.abs(t) < limit) & np.isfinite(x).all(axis=1)
+        self.counters.nonfinite += int(np.count_nonzero(~keep))
+        return t[keep], x[keep], (None if lab is None else lab[keep])
 
     def _start(self, t0: float, x0: np.ndarray, label) -> None:
         self._t0, self._k = float(t0), 0

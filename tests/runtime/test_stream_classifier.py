@@ -106,8 +106,9 @@ def test_nan_duplicates_and_reordering_are_counted_and_skipped():
     x = activity_signal(10.0)
     t = np.arange(len(x)) / 50.0
     x[[10, 200]] = np.nan
-    t = np.insert(t, [50, 51, 300], [t[49], t[50], t[11]])  # two duplicates, one late sample
-    x = np.insert(x, [50, 51, 300], x[[49, 50, 11]], axis=0)
+    # Two duplicates and one late sample (0.18 s late: reordering, not a clock reset).
+    t = np.insert(t, [50, 51, 300], [t[49], t[50], t[290]])
+    x = np.insert(x, [50, 51, 300], x[[49, 50, 290]], axis=0)
     sc = StreamClassifier(SPEC, MockClassifier(), SMOOTH)
     preds = stream_in_chunks(sc, t, x, np.random.default_rng(1))
     c = sc.counters

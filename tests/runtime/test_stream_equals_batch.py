@@ -64,7 +64,7 @@ def test_resampler_chunking_is_bit_identical(n, cuts, seed, jitter):
     assert a[0].tobytes() == b[0].tobytes()
     assert a[1].tobytes() == b[1].tobytes()
     assert a[2] == b[2]
-    assert np.all(np.diff(a[0]) > 0)
+    assert all(np.all(np.diff(s.times) > 0) for s in whole)
 
 
 def test_regular_input_is_reproduced_exactly():
@@ -93,3 +93,38 @@ def test_duplicates_nan_and_reordering_are_dropped_and_counted():
     assert r.counters.nonfinite == 1
     assert r.counters.out_of_order == 2
     assert r.counters.accepted == 3
+
+
+def test_huge_timestamps_are_rejected_not_expanded():
+    r = StreamResampler(50.0, 0.5)
+    segs = r.push([1e24, 1e20, 1.7e18, 5.0], np.ones((4, 3)))
+    assert r.counters.nonfinite == 3
+    assert sum(s.times.size for s in segs) == 1  # only t=5.0 survives, as one frame
+
+
+def test_clock_reset_backwards_starts_a_new_segment():
+    r = StreamResampler(50.0, 0.5)
+    r.push(1000.0 + np.arange(100) / 50.0, np.zeros((100, 3)))
+    segs = r.push(np.arange(500) / 50.0, np.ones((500, 3)))
+    assert r.counters.gaps == 1 and r.counters.out_of_order == 0
+    assert segs[0].new and segs[0].times[0] == 0.0
+    assert sum(s.times.size for s in segs) == 500
+    # A small step back (within max_gap_s) is still reordering, dropped and counted.
+    r.push([9.95, 9.999], np.ones((2, 3)))
+    assert r.counters.out_of_order == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 300), cuts=st.lists(st.integers(0, 10_000), max_size=25),
+       seed=st.integers(0, 2**16))
+def test_chunking_is_invariant_under_clock_resets(n, cuts, seed):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / 50.0
+    for i in np.flatnonzero(rng.random(n) < 0.03):
+        t[i:] -= rng.uniform(0.0, 3.0)  # steps back, some small (reordering), some resets
+    x = rng.normal(size=(n, 3))
+    whole, r = resample(t, x, 50.0, 0.5), StreamResampler(50.0, 0.5)
+    parts = [s for a, b in _chunks(n, cuts) for s in r.push(t[a:b], x[a:b])]
+    cat = lambda segs: np.concatenate([s.frames for s in segs]) if segs else np.empty((0, 3))
+    assert cat(whole).tobytes() == cat(parts).tobytes()
+    assert [s.new for s in whole if s.new] == [s.new for s in parts if s.new]
