@@ -30,6 +30,8 @@ class VariantGate:
     max_accuracy_drop: Optional[float] = None
 
     def __post_init__(self) -> None:
+        if self.min_agreement is None:
+            raise OptionError("min_agreement cannot be turned off (use 0 to accept any agreement)")
         for name in ("min_agreement", "max_accuracy_drop"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:

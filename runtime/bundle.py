@@ -203,7 +203,7 @@ def _read_document(root: Path) -> Dict[str, Any]:
         raise BundleError(f"{root} is not a bundle: {BUNDLE_FILE} is missing")
     try:
         doc = json.loads(doc_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSON, UTF-8, nesting and int-size errors
         raise BundleError(f"{doc_path} is not valid JSON: {exc}") from None
     doc = _need(doc, ("schema_version",), BUNDLE_FILE)
     version = doc["schema_version"]
@@ -239,6 +239,8 @@ def load_bundle(path, verify: bool = True) -> Bundle:
         raise BundleError("bundle.json variants must be a non-empty JSON object")
     variants = {name: _variant(root, name, data, verify) for name, data in doc["variants"].items()}
     recommended = doc["recommended"]
+    if recommended is not None and not isinstance(recommended, str):
+        raise BundleError("bundle.json recommended must be a variant name or null")
     if recommended is not None and not (recommended in variants
                                         and variants[recommended].deployable):
         raise BundleError(f"recommended variant {recommended!r} is not a deployable variant")

@@ -214,7 +214,7 @@ def restricted_load(stream: Any, what: str = "pickle") -> Any:
     except DataError as exc:
         raise DataError(f"{what}: {exc}") from None
     except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, MemoryError, RecursionError) as exc:
+            IndexError, KeyError, MemoryError, RecursionError, OverflowError) as exc:
         raise DataError(f"{what}: corrupt or unsupported pickle "
                         f"({type(exc).__name__}: {exc})") from None
 

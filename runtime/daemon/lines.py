@@ -238,7 +238,7 @@ def _triple(value, what: str) -> Tuple[float, float, float]:
 def _parse_json(text: str):
     try:
         obj = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: JSONDecodeError, 4300-digit int limit
         raise LineError(f"JSON line {_quote(text)} does not parse") from None
     if not isinstance(obj, dict):
         raise LineError("JSON line must be an object")

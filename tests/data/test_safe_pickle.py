@@ -114,3 +114,19 @@ def test_truncated_pickle_is_a_data_error():
 def test_frame_columns_rejects_other_objects():
     with pytest.raises(DataError, match="not a pandas DataFrame"):
         frame_columns(FrameStub({"x": 1}), "thing")
+
+
+def test_overflowing_array_shape_is_a_data_error():
+    import io
+
+    from har_train.errors import DataError
+    from har_train.safe_pickle import restricted_load
+
+    # numpy's ndarray reconstruction, then BUILD with shape (2**70,): the product overflows int64.
+    data = (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\nq\x00cnumpy\nndarray\nq\x01K\x00\x85"
+            b"c_codecs\nencode\nq\x02X\x01\x00\x00\x00bX\x06\x00\x00\x00latin1\x86Rq\x03\x87Rq\x04"
+            b"(K\x01\x8a\x09" + (2 ** 70).to_bytes(9, "little") + b"\x85cnumpy\ndtype\nX\x02\x00"
+            b"\x00\x00f8K\x00K\x01\x87R(K\x03X\x01\x00\x00\x00<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xff"
+            b"K\x00tb\x89C\x00tb.")
+    with pytest.raises(DataError, match="crafted"):
+        restricted_load(io.BytesIO(data), "crafted")

@@ -187,3 +187,18 @@ def test_declared_quantisation_must_match_the_model(copy):
     _edit(copy, wrong_scale)
     with pytest.raises(BundleError, match="model_int8.tflite: tensor dtype, shape or quantisation"):
         load_bundle(copy).open("int8")
+
+
+@pytest.mark.parametrize("recommended", [[], {"a": 1}, 3])
+def test_malformed_recommended_is_a_bundle_error(tmp_path, recommended):
+    import json
+    import shutil
+    from har_runtime.bundle import BundleError, load_bundle
+    from test_stream_mock import golden_bundle
+    copy = tmp_path / "b"
+    shutil.copytree(golden_bundle(), copy)
+    doc = json.loads((copy / "bundle.json").read_text())
+    doc["recommended"] = recommended
+    (copy / "bundle.json").write_text(json.dumps(doc))
+    with pytest.raises(BundleError, match="recommended"):
+        load_bundle(copy)

@@ -83,3 +83,10 @@ def test_gyro_model_needs_gyro_values():
         SIX.parse(b"1,2,3,4")
     with pytest.raises(LineError, match="gyroscope"):
         SIX.parse(b'{"t": 1, "acc": [1, 2, 3]}')
+
+
+def test_json_line_with_a_huge_integer_is_a_line_error():
+    from har_runtime.daemon.lines import LineError, LineParser
+    parser = LineParser(("acc_x", "acc_y", "acc_z"))
+    with pytest.raises(LineError):
+        parser.parse(b'{"t": ' + b"1" * 4400 + b', "acc": [1, 2, 3]}')
