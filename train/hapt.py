@@ -165,13 +165,21 @@ def _read_cache(cache: Path, sha: str) -> Optional[List[Recording]]:
                   and arrays["labels"].shape == (n,) and offsets.ndim == 1 and offsets.size >= 2
                   and offsets[0] == 0 and offsets[-1] == n and np.all(np.diff(offsets) >= 0)
                   and arrays["subject"].shape == arrays["session"].shape == (offsets.size - 1,))
-    if not consistent:
+    # The cache sits in a user-writable folder: hold it to the same domain checks as the pickle.
+    if not consistent or not _cache_values_valid(arrays):
         return None
     labels = arrays["labels"].astype(np.int64)
     return [Recording(subject=int(s), session=int(k), rate_hz=HAPT_RATE_HZ,
                       acc=arrays["acc"][a:b], labels=labels[a:b], gyro=arrays["gyro"][a:b],
                       source="hapt")
             for s, k, a, b in zip(arrays["subject"], arrays["session"], offsets[:-1], offsets[1:])]
+
+
+def _cache_values_valid(arrays: Dict[str, np.ndarray]) -> bool:
+    numeric = all(arrays[k].dtype.kind == "f" for k in ("acc", "gyro")) and \
+        all(arrays[k].dtype.kind in "iu" for k in ("labels", "subject", "session", "offsets"))
+    return bool(numeric and np.isfinite(arrays["acc"]).all() and np.isfinite(arrays["gyro"]).all()
+                and np.isin(arrays["labels"], _VALID_LABELS).all())
 
 
 def _write_cache(cache: Path, sha: str, recordings: List[Recording]) -> None:

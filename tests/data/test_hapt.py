@@ -166,3 +166,19 @@ def test_real_hapt_file(tmp_path, monkeypatch):
     cached = hapt.load_hapt(cache_dir=tmp_path)
     assert sum(len(r) for r in cached) == labels.size == 1122772
     np.testing.assert_array_equal(cached[-1].gyro, recordings[-1].gyro)
+
+
+@pytest.mark.parametrize("field, value", [("labels", 99), ("acc", np.nan), ("gyro", np.inf)])
+def test_cache_with_out_of_domain_values_is_rebuilt(small, field, value):
+    _, cache = small
+    expected = hapt.load_hapt(cache_dir=cache)
+    (cache_file,) = cache.glob("hapt-v*.npz")
+    with np.load(cache_file) as data:
+        arrays = dict(data)
+    arrays[field] = arrays[field].copy()
+    arrays[field].flat[5] = value
+    np.savez(cache_file.with_suffix(""), **arrays)
+    again = hapt.load_hapt(cache_dir=cache)  # rebuilt from the pickle, not read from the cache
+    assert all(np.array_equal(a.labels, b.labels) and np.array_equal(a.acc, b.acc)
+               and np.array_equal(a.gyro, b.gyro)
+               for a, b in zip(again, expected))
