@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from har_runtime.labels import UNLABELLED
+from har_runtime.labels import HAPT_LABELS, UNLABELLED
 from har_runtime.recording import Recording
 from har_runtime.resample import resample
 from har_runtime.units import conversion_factor
@@ -201,6 +201,10 @@ def _group_recordings(path: Path, table: _Table, key: Tuple[int, int], rows: np.
     frames[:, :3] *= acc_factor
     frames[:, 3:] *= gyro_factor
     labels = cols["label"][rows] if "label" in cols else np.full(rows.size, UNLABELLED)
+    unknown = np.flatnonzero(~np.isin(labels, [UNLABELLED, *HAPT_LABELS]))
+    if unknown.size:
+        raise CSVFormatError(path, int(table.lines[rows[unknown[0]]]),
+                             f"label {int(labels[unknown[0]])} is not a HAPT id (1..12) or -1")
     out = []
     for segment in resample(times, frames, rate_hz, max_gap_s, labels):
         if segment.times.size:

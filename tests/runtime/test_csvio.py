@@ -46,6 +46,8 @@ BAD = [
     ("timestamp,ax,ay,az,label\n0,1,1,1,2\n0.02,1,1,1,2.5\n", 3, r"'label': '2.5' is not an int"),
     ("timestamp,ax,ay,az\n0,1,1,1\n0.02,1,1,1\n0.02,1,1,1\n", 4, "timestamp 0.02 does not increase"),
     ("timestamp,ax,ay,az\n0,1,1,1\n0.04,1,1,1\n0.02,1,1,1\n", 4, "does not increase"),
+    ("timestamp,ax,ay,az,label\n0,1,1,1,2\n0.02,1,1,1,-1\n0.04,1,1,1,99\n", 4,
+     "label 99 is not a HAPT id"),
 ]
 
 
