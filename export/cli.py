@@ -23,7 +23,8 @@ EXIT_CODES_HELP = (
 
 THRESHOLD_HELP = ("Override a gate limit, VARIANT.FIELD=VALUE (repeatable), e.g. "
                   "int8.min_agreement=0.98 or float32.max_abs_diff=none. Fields: min_agreement, "
-                  "max_abs_diff, max_accuracy_drop (fractions: 0.01 = one point).")
+                  "max_abs_diff, max_accuracy_drop (fractions: 0.01 = one point); none turns "
+                  "off max_abs_diff or max_accuracy_drop, never min_agreement.")
 
 
 @click.group(help="Export trained har-edge models to TFLite bundles.\n\n" + EXIT_CODES_HELP)
