@@ -129,13 +129,20 @@ def build_tiny_dscnn(spec: PreprocessSpec, norm_mean, norm_var,
     from keras import layers
 
     inputs, x = _normalized_input(spec, norm_mean, norm_var)
+    x = _dscnn_trunk(x, filters, kernel)
+    return keras.Model(inputs, _classifier_head(x, spec, dropout), name="tiny_dscnn")
+
+
+def _dscnn_trunk(x, filters: Sequence[int], kernel: int):
+    """tiny_dscnn's feature extractor: strided stem, DS blocks with pooling, global average."""
+    from keras import layers
+
     x = _conv_bn_relu(x, int(filters[0]), 8, "stem", strides=2)
     for i, f in enumerate(filters):
         x = _ds_block(x, int(f), kernel, f"ds{i + 1}")
         if i < len(filters) - 1:
             x = layers.MaxPooling1D(2, name=f"pool{i + 1}")(x)
-    x = layers.GlobalAveragePooling1D(name="gap")(x)
-    return keras.Model(inputs, _classifier_head(x, spec, dropout), name="tiny_dscnn")
+    return layers.GlobalAveragePooling1D(name="gap")(x)
 
 
 def _posture_features(normalized, name: str):
@@ -158,12 +165,7 @@ def build_tiny_dscnn_posture(spec: PreprocessSpec, norm_mean, norm_var,
     from keras import layers
 
     inputs, normalized = _normalized_input(spec, norm_mean, norm_var)
-    x = _conv_bn_relu(normalized, int(filters[0]), 8, "stem", strides=2)
-    for i, f in enumerate(filters):
-        x = _ds_block(x, int(f), kernel, f"ds{i + 1}")
-        if i < len(filters) - 1:
-            x = layers.MaxPooling1D(2, name=f"pool{i + 1}")(x)
-    x = layers.GlobalAveragePooling1D(name="gap")(x)
+    x = _dscnn_trunk(normalized, filters, kernel)
     x = layers.Concatenate(name="with_posture")([x, _posture_features(normalized, "posture")])
     x = layers.Dense(int(hidden), activation="relu", name="mix")(x)
     return keras.Model(inputs, _classifier_head(x, spec, dropout), name="tiny_dscnn_posture")
