@@ -98,10 +98,12 @@ def evidence_table(evidence: Iterable[Mapping[str, Any]]) -> List[str]:
     lines = ["| candidate | what changed | params | int8 bytes | epochs run (best) | val acc | "
              "val macro-F1 | val int8/Keras agreement |", "|---|---|---|---|---|---|---|---|"]
     for e in evidence:
-        lines.append(f"| {e['name']} | {e.get('change', '')} | {e['params']:,} | "
-                     f"{e['int8_bytes']:,} | {e['epochs']} ({e['best_epoch']}) | "
-                     f"{e['val_acc']:.4f} | {e['val_f1']:.4f} | "
-                     f"{100 * e['val_int8_agreement']:.2f} % |")
+        size = f"{e['int8_bytes']:,}" if "int8_bytes" in e else "not exported"
+        agree = (f"{100 * e['val_int8_agreement']:.2f} %" if "val_int8_agreement" in e
+                 else "not exported")
+        lines.append(f"| {e['name']} | {e.get('change', '')} | {e['params']:,} | {size} | "
+                     f"{e['epochs']} ({e['best_epoch']}) | {e['val_acc']:.4f} | "
+                     f"{e['val_f1']:.4f} | {agree} |")
     return lines
 
 

@@ -89,6 +89,9 @@ def cli() -> None:
               help="Random sensor rotation, gain and jitter on training windows.")
 @click.option("--class-weight/--no-class-weight", default=None,
               help="Weight classes inversely to their training frequency.")
+@click.option("--train-hop", type=click.IntRange(min=1), help="Cut training windows every N "
+              "samples instead of the spec's hop (more overlapping windows; validation, test "
+              "and the device keep the spec's hop). Must not exceed the hop.")
 @click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True))
 @click.option("--patience", type=click.IntRange(min=1), help="Early-stopping patience (epochs).")
 @click.option("--val-subjects", callback=_parse_subjects,

@@ -5,11 +5,12 @@ is exactly what it will see. Nothing here imports Keras: export and scripts reus
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
@@ -84,13 +85,21 @@ def windows_from_recordings(recordings: Iterable[Recording], spec: PreprocessSpe
 
 
 def build_split_data(recordings: Sequence[Recording], spec: PreprocessSpec,
-                     split: SubjectSplit) -> SplitData:
-    """Window each side of a subject split; asserts no subject appears on two sides."""
+                     split: SubjectSplit, train_hop: Optional[int] = None) -> SplitData:
+    """Window each side of a subject split; asserts no subject appears on two sides.
+
+    `train_hop` cuts the training side's windows with a smaller hop than the spec's (more,
+    overlapping windows: time-shift augmentation that multiplies short classes such as the
+    postural transitions); validation and test always use the spec's hop, as the device does.
+    """
     split.check()
     sides = {}
     for side in ("train", "val", "test"):
         members = set(getattr(split, side))
-        sides[side] = windows_from_recordings([r for r in recordings if r.subject in members], spec)
+        side_spec = spec if side != "train" or train_hop is None else \
+            dataclasses.replace(spec, hop=int(train_hop))
+        sides[side] = windows_from_recordings([r for r in recordings if r.subject in members],
+                                              side_spec)
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         shared = set(sides[a].subject.tolist()) & set(sides[b].subject.tolist())
         if shared:
@@ -134,4 +143,5 @@ def load_run(run_dir) -> RunData:
     if stored.exists() and stored.read_text().strip() != fingerprint(recordings):
         raise DataError(f"data source {source!r} no longer matches the run's fingerprint; "
                         "the recordings changed since training")
-    return RunData(spec, config, build_split_data(recordings, spec, split))
+    return RunData(spec, config, build_split_data(recordings, spec, split,
+                                                  config.get("train_hop")))

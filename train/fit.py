@@ -61,6 +61,8 @@ class TrainConfig:
     acc_mode: str = "total"
     window: int = 128
     hop: int = 64
+    #: Hop of the training windows only (None: `hop`); see dataset.build_split_data.
+    train_hop: Optional[int] = None
     model: str = "seed_cnn"
     #: Keyword arguments for the model builder, e.g. (("filters", (48, 64, 96)),).
     model_options: Tuple[Tuple[str, Any], ...] = ()
@@ -93,6 +95,9 @@ class TrainConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.train_hop is not None and not 1 <= self.train_hop <= self.hop:
+            raise ConfigError(f"train_hop must be between 1 and hop ({self.hop}), "
+                              f"got {self.train_hop!r}")
         if not 0.0 <= self.label_smoothing < 1.0 or self.weight_decay < 0:
             raise ConfigError("label_smoothing must be in [0, 1) and weight_decay >= 0")
         if self.val_subjects is not None:
@@ -309,7 +314,7 @@ def _load_data(config: TrainConfig, recordings):
         recordings = load_recordings(config.data)
     spec = make_spec(config.task, config.channels, config.acc_mode, config.window, config.hop)
     split = make_split(config, subjects_of(recordings))
-    data = build_split_data(recordings, spec, split)
+    data = build_split_data(recordings, spec, split, config.train_hop)
     if len(data.val) == 0:
         raise DataError(f"validation subjects {list(split.val)} have no windows for "
                         f"task {config.task}")

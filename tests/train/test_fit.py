@@ -24,6 +24,8 @@ def test_config_refuses_unknown_choices_and_bad_numbers():
         TrainConfig(epochs=0)
     with pytest.raises(ConfigError, match="label_smoothing"):
         TrainConfig(label_smoothing=1.0)
+    with pytest.raises(ConfigError, match="train_hop must be between 1 and hop"):
+        TrainConfig(hop=64, train_hop=65)
 
 
 def test_every_preset_builds_a_valid_config_and_explicit_options_win():

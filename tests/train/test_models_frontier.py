@@ -52,7 +52,7 @@ def test_model_options_reach_the_builder_and_round_trip_through_json():
 
 
 def test_int8_presets_stay_mcu_sized_and_name_existing_models():
-    for name in ("acc3-int8", "acc6-int8"):
+    for name in ("acc3-int8", "acc6-int8", "acc3-int8-hapt12", "acc6-int8-hapt12"):
         config = make_config(name)
         spec = make_spec(config.task, config.channels, config.acc_mode)
         c = spec.input_shape[1]
@@ -62,3 +62,10 @@ def test_int8_presets_stay_mcu_sized_and_name_existing_models():
     assert make_config("acc6-int8").channels == "acc_gyro"
     assert make_config("acc3-int8").channels == "acc"
     assert set(PRESETS) >= {"seed", "acc3-fast", "acc3-int8", "acc6", "acc6-int8"}
+
+
+def test_hapt12_presets_are_the_int8_recipe_plus_class_weights():
+    for channels, base in (("acc", "acc3-int8"), ("acc_gyro", "acc6-int8")):
+        hapt = make_config(f"{base}-hapt12")
+        assert (hapt.task, hapt.channels, hapt.class_weight) == ("hapt12", channels, True)
+        assert hapt.replace(task="har6", class_weight=False, preset=base) == make_config(base)

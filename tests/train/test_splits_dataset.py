@@ -64,6 +64,19 @@ def test_split_data_keeps_subjects_apart():
         build_split_data(recs, make_spec(window=16, hop=8), SubjectSplit((1,), (), (9,)))
 
 
+def test_train_hop_densifies_training_windows_only():
+    recs = [_rec(s, [(1 + s % 6, 64)]) for s in (1, 2, 3, 4)]
+    spec, split = make_spec(window=16, hop=8), SubjectSplit((1, 3), (4,), (2,))
+    plain = build_split_data(recs, spec, split)
+    dense = build_split_data(recs, spec, split, train_hop=2)
+    # 64 samples per recording: (64 - 16) / 8 + 1 = 7 windows at hop 8, 25 at hop 2.
+    assert len(plain.train) == 14 and len(dense.train) == 50
+    every_fourth = np.concatenate([np.arange(0, 25, 4), 25 + np.arange(0, 25, 4)])
+    assert np.array_equal(dense.train.x[every_fourth], plain.train.x)
+    for side in ("val", "test"):
+        assert np.array_equal(getattr(dense, side).x, getattr(plain, side).x)
+
+
 def test_fingerprint_changes_with_any_sample():
     recs = [_rec(1, [(1, 30)]), _rec(2, [(2, 30)])]
     before = fingerprint(recs)
