@@ -169,11 +169,12 @@ def models_command() -> None:
     from har_train.models import param_table
 
     counts = {ch: param_table(make_spec(channels=ch)) for ch in sorted(CHANNEL_SETS)}
+    width = max(len(name) for name in MODELS)
     header = "  ".join(f"{'params ' + ch:>16}" for ch in counts)
-    click.echo(f"{'model':<12} {header}  description")
+    click.echo(f"{'model':<{width}} {header}  description")
     for name, info in MODELS.items():
         cols = "  ".join(f"{counts[ch][name]:>16,}" for ch in counts)
-        click.echo(f"{name:<12} {cols}  {info.description}")
+        click.echo(f"{name:<{width}} {cols}  {info.description}")
 
 
 @cli.command("presets")
