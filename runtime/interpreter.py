@@ -151,10 +151,12 @@ class TFLiteClassifier:
         self._in_index, self._out_index = inputs[0]["index"], outputs[0]["index"]
         self._buffers(int(in_shape[0]))
         if self.input_quantization is not None:
+            # 0-d arrays rather than numpy scalars: ufuncs take them without a conversion.
             info = np.iinfo(self.input_dtype)
-            self._in_lo, self._in_hi = np.float32(info.min), np.float32(info.max)
-            self._in_scale = np.float32(self.input_quantization[0])
-            self._in_zero = np.float32(self.input_quantization[1])
+            self._in_lo = np.array(info.min, np.float32)
+            self._in_hi = np.array(info.max, np.float32)
+            self._in_scale = np.array(self.input_quantization[0], np.float32)
+            self._in_zero = np.array(self.input_quantization[1], np.float32)
         if self.output_quantization is not None:
             # Dequantisation as a 256-entry table indexed by the raw byte: one numpy call per
             # batch instead of three, with values identical to scale * (q - zero_point).

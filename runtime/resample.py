@@ -9,6 +9,8 @@ window ever spans a gap.
 """
 from __future__ import annotations
 
+import importlib
+import math
 from dataclasses import dataclass, field
 from typing import List, Optional
 
@@ -40,6 +42,27 @@ class ResampleCounters:
     gaps: int = 0
 
 
+#: Most samples a push can stage in the resampler's scratch buffers (which grow to the largest
+#: push seen); larger pushes concatenate instead.
+SCRATCH = 256
+#: Grid offsets k / rate computed ahead, so a push only adds the origin to a slice of them.
+GRID_BLOCK = 128
+
+
+def _compiled_interp():
+    """np.interp's compiled core: the Python layer around it (complex-input checks) costs more
+    than the interpolation itself at a hop's size, and it runs once per channel per push."""
+    for name in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        try:
+            return importlib.import_module(name).interp
+        except (ImportError, AttributeError):
+            continue
+    return np.interp
+
+
+_interp = _compiled_interp()
+
+
 @dataclass
 class StreamResampler:
     """Clean and resample one device's stream onto a regular grid (see module docstring)."""
@@ -51,23 +74,46 @@ class StreamResampler:
     def __post_init__(self) -> None:
         if self.rate_hz <= 0 or self.max_gap_s <= 0:
             raise ValueError("rate_hz and max_gap_s must be > 0")
+        # Beyond this magnitude consecutive grid times (1/rate apart) are fewer than 1024 float64
+        # steps apart, so the grid arithmetic breaks down; such timestamps are rejected like NaN.
+        self._limit = 2.0 ** 52 / (self.rate_hz * 1024)
+        # Scratch for the interpolation abscissae/ordinates: slot 0 holds the newest accepted
+        # sample, a push's samples follow it (channels as rows: np.interp reads them in place).
+        self._tb = np.empty(1)
+        self._fb = np.empty((0, 1))
+        self._offsets, self._offsets_k = np.empty(0), 0
         self.reset()
 
     def reset(self) -> None:
         """Forget the stream: the next sample starts a new segment."""
         self._last_t: Optional[float] = None
-        self._last_x: Optional[np.ndarray] = None
         self._last_label = UNLABELLED
         self._t0 = 0.0
         self._k = 0
 
     def push(self, times, frames, labels=None) -> List[Segment]:
         """Add samples (times (n,), frames (n, c), optional labels (n,)); return new segments."""
-        t = np.asarray(times, dtype=np.float64).reshape(-1)
+        t = np.asarray(times, dtype=np.float64)
+        if t.ndim != 1:
+            t = t.reshape(-1)
         x = np.asarray(frames, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] != t.shape[0]:
             raise ValueError(f"frames must be (n, channels) matching times; got {x.shape}, {t.shape}")
         lab = None if labels is None else np.asarray(labels, dtype=np.int64).reshape(-1)
+        return self.push_arrays(t, x, lab)
+
+    def push_arrays(self, t: np.ndarray, x: np.ndarray,
+                    lab: Optional[np.ndarray] = None) -> List[Segment]:
+        """`push` for arrays already in its form (float64 times (n,), float64 frames (n, c),
+        int64 labels (n,) or None), unchecked: for callers that have just built them."""
+        if self._is_clean(t, x):
+            # Nothing to clean: exactly what the general path below would make of this chunk.
+            self.counters.accepted += t.size
+            if self._last_t is None:  # a clean start: the general path's first segment
+                self._start(t[0], x[0], None if lab is None else lab[0])
+                return [self._continue(t[1:], x[1:], _sl(lab, 1, None), True)]
+            seg = self._continue(t, x, lab, False)
+            return [seg] if seg.times.size else []
         t, x, lab = self._finite(t, x, lab)
         out: List[Segment] = []
         while t.size:
@@ -85,6 +131,25 @@ class StreamResampler:
             t, x, lab = t[cut:], x[cut:], _sl(lab, cut, None)
         return [s for s in out if s.times.size or s.new]
 
+    def _is_clean(self, t: np.ndarray, x: np.ndarray) -> bool:
+        """Whether the chunk needs no cleaning (the common case): every value finite, every
+        time in range and each step, from the newest accepted sample on, in (0, max_gap_s].
+        When it does, the general path decides."""
+        n = t.size
+        if n == 0 or n > SCRATCH or not (-self._limit < t[0] and t[-1] < self._limit):
+            return False  # NaN fails the range test too
+        if self._last_t is not None:
+            if x.shape[1] != self._fb.shape[0] or not 0.0 < t[0] - self._last_t <= self.max_gap_s:
+                return False
+        if n > 1:
+            steps = np.subtract(t[1:], t[:-1])
+            # The ufuncs' reduce skips the Python layer of ndarray.min/max: this runs per push.
+            if not (np.minimum.reduce(steps) > 0.0 and np.maximum.reduce(steps) <= self.max_gap_s):
+                return False
+        # A sum is finite only when every value is (an overflowing sum of finite values merely
+        # sends the chunk down the general path).
+        return math.isfinite(np.add.reduce(x, axis=None))
+
     def _push_ordered(self, t, x, lab, running) -> List[Segment]:
         ordered = t > running
         self.counters.out_of_order += int(np.count_nonzero(~ordered))
@@ -98,46 +163,89 @@ class StreamResampler:
         out: List[Segment] = []
         bounds = list(breaks) + [t.size]
         if bounds[0] != 0:
-            out.extend(self._continue(t[:bounds[0]], x[:bounds[0]], _sl(lab, 0, bounds[0]), False))
+            out.append(self._continue(t[:bounds[0]], x[:bounds[0]], _sl(lab, 0, bounds[0]), False))
         for a, b in zip(bounds[:-1], bounds[1:]):
             self._start(t[a], x[a], None if lab is None else lab[a])
-            out.extend(self._continue(t[a + 1:b], x[a + 1:b], _sl(lab, a + 1, b), True))
+            out.append(self._continue(t[a + 1:b], x[a + 1:b], _sl(lab, a + 1, b), True))
         return out
 
     def _finite(self, t, x, lab):
-        # Beyond this magnitude consecutive grid times (1/rate apart) are fewer than 1024 float64
-        # steps apart, so the grid arithmetic breaks down; such timestamps are rejected like NaN.
-        limit = 2.0 ** 52 / (self.rate_hz * 1024)
-        keep = np.isfinite(t) & (np.abs(t) < limit) & np.isfinite(x).all(axis=1)
+        keep = np.isfinite(t) & (np.abs(t) < self._limit) & np.isfinite(x).all(axis=1)
         self.counters.nonfinite += int(np.count_nonzero(~keep))
         return t[keep], x[keep], (None if lab is None else lab[keep])
 
     def _start(self, t0: float, x0: np.ndarray, label) -> None:
         self._t0, self._k = float(t0), 0
-        self._last_t, self._last_x = float(t0), x0
+        if self._fb.shape[0] != x0.shape[0]:
+            self._fb = np.empty((x0.shape[0], self._tb.size))
+        self._tb[0], self._fb[:, 0] = t0, x0
+        self._last_t = float(t0)
         self._last_label = UNLABELLED if label is None else int(label)
 
-    def _continue(self, t, x, lab, new) -> List[Segment]:
-        xp = np.concatenate([[self._last_t], t])
-        fp = np.concatenate([self._last_x[None, :], x])
-        k_end = int(np.floor((xp[-1] - self._t0) * self.rate_hz)) + 1
+    def _abscissae(self, t: np.ndarray) -> np.ndarray:
+        """[last accepted time, *t]: a view of the scratch buffer when the chunk fits."""
+        n = t.size
+        if n > SCRATCH:
+            return np.concatenate((self._tb[:1], t))
+        self._reserve(n)
+        self._tb[1:n + 1] = t
+        return self._tb[:n + 1]
+
+    def _reserve(self, n: int) -> None:
+        """Grow the scratch buffers to hold the newest accepted sample and `n` more."""
+        if n + 1 > self._tb.size:
+            tb, fb = self._tb, self._fb
+            self._tb, self._fb = np.empty(n + 1), np.empty((fb.shape[0], n + 1))
+            self._tb[0], self._fb[:, 0] = tb[0], fb[:, 0]
+
+    def _ordinates(self, x: np.ndarray) -> np.ndarray:
+        """[last accepted values, *x] as (channels, 1 + n), like `_abscissae`."""
+        n = x.shape[0]
+        if n > SCRATCH:
+            return np.concatenate((self._fb[:, :1], x.T), axis=1)
+        self._fb[:, 1:n + 1] = x.T
+        return self._fb[:, :n + 1]
+
+    def _continue(self, t, x, lab, new) -> Segment:
+        xp = self._abscissae(t)
+        last = float(xp[-1])
+        k_end = math.floor((last - self._t0) * self.rate_hz) + 1
         # floor() on a product can land one off; settle it with the exact grid formula.
-        while k_end > self._k and self._t0 + (k_end - 1) / self.rate_hz > xp[-1]:
+        while k_end > self._k and self._t0 + (k_end - 1) / self.rate_hz > last:
             k_end -= 1
-        while self._t0 + k_end / self.rate_hz <= xp[-1]:
+        while self._t0 + k_end / self.rate_hz <= last:
             k_end += 1
-        grid = self._t0 + np.arange(self._k, max(k_end, self._k)) / self.rate_hz
-        values = np.empty((grid.size, fp.shape[1]))
-        for c in range(fp.shape[1]):
-            values[:, c] = np.interp(grid, xp, fp[:, c])
+        k_end = max(k_end, self._k)
+        grid = np.add(self._grid_offsets(self._k, k_end), self._t0)
+        if t.size and grid.size == t.size and grid.tobytes() == t.tobytes():
+            # Samples exactly on the grid (a recording at the spec rate): np.interp would return
+            # each sample's own values, so they are the frames.
+            values = np.array(x, dtype=np.float64, order="C")
+            self._fb[:, 0] = x[-1]
+        else:
+            fp = self._ordinates(x)
+            values = np.empty((grid.size, fp.shape[0]))
+            if grid.size:
+                for c, channel in enumerate(fp):
+                    values[:, c] = _interp(grid, xp, channel)
+            self._fb[:, 0] = fp[:, -1]
         labels = None
         if lab is not None:
             lp = np.concatenate([[self._last_label], lab])
             labels = lp[np.searchsorted(xp, grid, side="right") - 1]
             self._last_label = int(lp[-1])
-        self._k = max(k_end, self._k)
-        self._last_t, self._last_x = float(xp[-1]), fp[-1]
-        return [Segment(grid, values, labels, new)]
+        self._k = k_end
+        self._last_t = self._tb[0] = last
+        return Segment(grid, values, labels, new)
+
+    def _grid_offsets(self, k0: int, k1: int) -> np.ndarray:
+        """k / rate for k in [k0, k1): the grid is t0 + (k / rate), in this order."""
+        base = self._offsets_k
+        if k0 < base or k1 > base + self._offsets.size:
+            self._offsets = np.arange(k0, k0 + max(GRID_BLOCK, k1 - k0), dtype=np.float64)
+            self._offsets /= self.rate_hz
+            self._offsets_k = base = k0
+        return self._offsets[k0 - base:k1 - base]
 
 
 def _sl(arr, a, b):

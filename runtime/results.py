@@ -13,6 +13,9 @@ from har_runtime.smoothing import UNKNOWN
 
 #: Decimal places kept for probabilities in JSON (float32 carries ~7 significant digits).
 _PROB_DECIMALS = 6
+#: What json.dumps(obj, separators=(",", ":")) uses, made once: dumps builds a new encoder
+#: on every call that passes options, and the daemon serialises every event.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class Prediction:
 
     def to_json(self) -> str:
         """One compact JSON line."""
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        return _COMPACT.encode(self.to_dict())
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class ActivityChange:
 
     def to_json(self) -> str:
         """One compact JSON line."""
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        return _COMPACT.encode(self.to_dict())
 
 
 class ActivityTracker:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -58,35 +58,46 @@ class Smoother:
     def __init__(self, labels: Sequence[str], settings: SmoothingSettings = DEFAULT_SMOOTHING):
         self.labels = tuple(labels)
         self.settings = settings
-        # A preallocated ring of the last k vectors: this runs once per window per device, so
-        # it avoids building a new stacked array on every update.
-        self._ring = np.zeros((settings.k, len(self.labels)))
         self.reset()
 
     def reset(self) -> None:
         """Forget history (after a gap the old activity says nothing about the new one)."""
-        self._filled = 0
+        # A ring of the last k vectors as Python floats: with a handful of classes, list
+        # arithmetic costs less than the numpy calls it replaces, once per window per device.
+        self._ring: List[List[float]] = []
         self._next = 0
         self.current = UNKNOWN
         self._candidate: Optional[str] = None
         self._streak = 0
 
-    def update(self, probs: np.ndarray) -> str:
-        """Add one window's probabilities; return the smoothed activity label."""
-        slot = self._ring[self._next]
-        if self.settings.method == "vote":
-            slot[:] = 0.0
-            slot[int(np.argmax(probs))] = 1.0
+    def update(self, probs: Union[np.ndarray, List[float]]) -> str:
+        """Add one window's probabilities (an array, or a list of floats); return the smoothed
+        activity label."""
+        values = probs if isinstance(probs, list) else \
+            np.asarray(probs, dtype=np.float64).reshape(-1).tolist()
+        if len(values) != len(self.labels):
+            raise ValueError(f"expected {len(self.labels)} probabilities, got {len(values)}")
+        settings = self.settings
+        if settings.method == "vote":
+            row = [0.0] * len(values)
+            row[argmax(values)] = 1.0
         else:
-            slot[:] = probs
-        self._next = (self._next + 1) % self.settings.k
-        self._filled = min(self._filled + 1, self.settings.k)
-        mean = self._ring[:self._filled].mean(axis=0) if self._filled < self.settings.k \
-            else self._ring.mean(axis=0)
-        best = int(np.argmax(mean))
-        confident = self.settings.method == "vote" or mean[best] >= self.settings.min_confidence
-        proposal = self.labels[best] if confident else UNKNOWN
-        return self._apply_hysteresis(proposal)
+            row = values
+        if len(self._ring) < settings.k:
+            self._ring.append(row)
+        else:
+            self._ring[self._next] = row
+        self._next = (self._next + 1) % settings.k
+        # Summed slot by slot in ring order, then divided: bit for bit what np.mean(axis=0)
+        # of the stacked ring gives.
+        total = self._ring[0]
+        for other in self._ring[1:]:
+            total = [a + b for a, b in zip(total, other)]
+        n = len(self._ring)
+        mean = [v / n for v in total]
+        best = argmax(mean)
+        confident = settings.method == "vote" or mean[best] >= settings.min_confidence
+        return self._apply_hysteresis(self.labels[best] if confident else UNKNOWN)
 
     def _apply_hysteresis(self, proposal: str) -> str:
         if proposal == self.current:
@@ -99,3 +110,14 @@ class Smoother:
         if self._streak >= self.settings.hysteresis or self.current == UNKNOWN:
             self.current, self._candidate, self._streak = proposal, None, 0
         return self.current
+
+
+def argmax(values: Sequence[float]) -> int:
+    """Index of the largest value, as np.argmax picks it: the first maximum, or the first NaN."""
+    best, top = 0, values[0]
+    for i, v in enumerate(values):
+        if v > top or v != v:
+            if v != v:
+                return i
+            best, top = i, v
+    return best

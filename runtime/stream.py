@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, fields
-from typing import Dict, List, Optional, Protocol, Sequence, Union
+from typing import Dict, List, NamedTuple, Optional, Protocol, Sequence, Union
 
 import numpy as np
 
 from har_runtime.resample import StreamResampler, resample
 from har_runtime.results import ActivityChange, ActivityTracker, Prediction
-from har_runtime.smoothing import DEFAULT_SMOOTHING, Smoother, SmoothingSettings
+from har_runtime.smoothing import DEFAULT_SMOOTHING, Smoother, SmoothingSettings, argmax
 from har_runtime.spec import PreprocessSpec
-from har_runtime.units import convert_samples
+from har_runtime.units import channel_scale, convert_samples
 from har_runtime.windowing import Windower
 
 #: Windows per classifier call; bounds the input tensor when a large chunk arrives at once.
@@ -96,6 +96,17 @@ def offline_windows(spec: PreprocessSpec, times, samples, labels=None, acc_unit:
     )
 
 
+class StagedWindows(NamedTuple):
+    """What `StreamClassifier.stage` made of one push: its windows (float32 (n, window, C)),
+    their end times, where the smoother restarts (indices into them) and the arrival time.
+    (A named tuple: one is made per push, and a tuple is the cheapest immutable record.)"""
+
+    windows: np.ndarray
+    t_end: List[float]
+    resets: List[int]
+    arrival: float
+
+
 class StreamClassifier:
     """Classify one device's live stream (see module docstring).
 
@@ -148,10 +159,22 @@ class StreamClassifier:
 
         `arrival` is the `time.perf_counter()` reading when the samples arrived (default: now).
         """
+        staged = self.stage(timestamps, samples, arrival)
+        return self.finish(staged, self._classify(staged.windows) if staged.t_end else None)
+
+    def stage(self, timestamps, samples, arrival: Optional[float] = None) -> StagedWindows:
+        """The first half of `push_events`: convert, resample and window, but do not classify.
+
+        For callers that classify the windows of many streams in one interpreter call (the
+        daemon): hand the probabilities of `StagedWindows.windows` to `finish`, one staged push
+        after the other in the order they were staged.
+        """
         arrival = time.perf_counter() if arrival is None else arrival
-        t = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+        t = np.asarray(timestamps, dtype=np.float64)
+        if t.ndim != 1:
+            t = t.reshape(-1)
         x = np.asarray(samples, dtype=np.float64)
-        if x.ndim != 2 or x.shape != (t.size, len(self.spec.channels)):
+        if x.shape != (t.size, len(self.spec.channels)):
             raise ValueError(f"samples must be ({t.size}, {len(self.spec.channels)}) for "
                              f"{list(self.spec.channels)}; got {x.shape}")
         scale = self._unit_scale()
@@ -160,45 +183,57 @@ class StreamClassifier:
         self.counters.samples_in += t.size
         windows, t_end, resets = self._window(t, x)
         self._sync_resampler_counters()
-        probs = self.classify_windows(windows)
-        return self._smooth(probs, t_end, resets, arrival)
+        return StagedWindows(windows, t_end, resets, arrival)
+
+    def finish(self, staged: StagedWindows, probs: Optional[np.ndarray]) -> List[Event]:
+        """The second half of `push_events`: smooth the probabilities (n, K) of a staged push's
+        windows into events (`probs` may be None when it staged no window)."""
+        if not staged.t_end:
+            if staged.resets:  # a gap with no window after it still ends the old activity
+                self._smoother.reset()
+            return []
+        if probs is None or len(probs) != len(staged.t_end):
+            raise ValueError(f"expected probabilities of {len(staged.t_end)} windows")
+        return self._smooth(probs, staged.t_end, staged.resets, staged.arrival)
 
     def _unit_scale(self) -> Optional[np.ndarray]:
         """Per-channel factors from the source units to the spec's (what `convert_samples`
-        multiplies by), or None when all are 1; recomputed only when the source units change."""
+        multiplies by), or None when all are 1; looked up again only when the units change."""
         units = (self.source_acc_unit, self.source_gyro_unit)
         if units != self._scale_units:
-            scale = convert_samples(np.ones((1, len(self.spec.channels))), self.spec.channels,
-                                    units[0], self.spec.acc_unit, units[1], self.spec.gyro_unit)
-            self._scale = None if np.all(scale == 1.0) else scale[0]
+            self._scale = channel_scale(self.spec.channels, units[0], self.spec.acc_unit,
+                                        units[1], self.spec.gyro_unit)
             self._scale_units = units
         return self._scale
 
     def _window(self, t: np.ndarray, x: np.ndarray):
-        """Resample and window; return windows, their end times and smoother reset points."""
+        """Resample and window; return windows, their end times (a list of floats) and the
+        smoother reset points (indices into them)."""
         parts: List[np.ndarray] = []
-        ends: List[np.ndarray] = []
+        ends: List[float] = []
         resets: List[int] = []
-        n_done = 0
-        for seg in self._resampler.push(t, x):
+        windower, counters = self._windower, self.counters
+        for seg in self._resampler.push_arrays(t, x):
             if seg.new:
-                self.counters.discarded += self._windower.buffered
-                self._windower.reset()
+                counters.discarded += windower.buffered
+                windower.reset()
                 self._since_reset = 0
-                resets.append(n_done)
-            first = self._windower.count
-            batch = self._windower.push(seg.frames)
-            self.counters.frames += seg.frames.shape[0]
-            if len(batch):
+                resets.append(len(ends))
+            first = windower.count
+            batch = windower.push_frames(seg.frames)
+            counters.frames += seg.frames.shape[0]
+            done = batch.end_index
+            if done.size:
                 parts.append(batch.windows)
-                ends.append(seg.times[batch.end_index - first])
-                self._advance(len(batch))
-                n_done += len(batch)
-        self.counters.buffered = self._windower.buffered
+                if done.size == 1:  # the streaming case, without index arithmetic
+                    ends.append(seg.times.item(done.item() - first))
+                else:
+                    ends.extend(seg.times[done - first].tolist())
+                self._advance(done.size)
+        counters.buffered = windower.buffered
         if len(parts) == 1:  # the usual case: no copy
-            return parts[0], ends[0], resets
-        windows = np.concatenate(parts) if parts else self._no_windows
-        return windows, (np.concatenate(ends) if ends else np.empty(0)), resets
+            return parts[0], ends, resets
+        return (np.concatenate(parts) if parts else self._no_windows), ends, resets
 
     def _advance(self, n: int) -> None:
         first = self.spec.window if self._since_reset == 0 else self.spec.hop
@@ -206,24 +241,22 @@ class StreamClassifier:
         self.counters.windows += n
         self._since_reset += n
 
-    def _smooth(self, probs: np.ndarray, t_end: np.ndarray, resets: Sequence[int],
+    def _smooth(self, probs: np.ndarray, t_end: List[float], resets: Sequence[int],
                 arrival: float) -> List[Event]:
         events: List[Event] = []
-        reset_at = set(resets)
-        for i, t in enumerate(t_end.tolist()):
-            if i in reset_at:
-                self._smoother.reset()
-            events.extend(self._predict_one(probs[i], t, arrival))
-        if probs.shape[0] in reset_at:
-            self._smoother.reset()
+        smoother, tracker, labels = self._smoother, self._tracker, self.spec.labels
+        for i, (t, values) in enumerate(zip(t_end, probs.tolist())):
+            if resets and i in resets:
+                smoother.reset()
+            pred = _prediction(self.device, labels, values, t, smoother.update(values), arrival)
+            self.counters.predictions += 1
+            events.append(pred)
+            change = tracker.update(pred)
+            if change is not None:
+                events.append(change)
+        if resets and len(t_end) in resets:
+            smoother.reset()
         return events
-
-    def _predict_one(self, p: np.ndarray, t_end: float, arrival: float) -> List[Event]:
-        pred = _prediction(self.device, self.spec.labels, p, t_end, self._smoother.update(p),
-                           arrival)
-        self.counters.predictions += 1
-        change = self._tracker.update(pred)
-        return [pred] if change is None else [pred, change]
 
     def _sync_resampler_counters(self) -> None:
         r, c = self._resampler.counters, self.counters
@@ -236,20 +269,10 @@ class StreamClassifier:
         if windows.ndim != 3 or windows.shape[1:] != self.spec.input_shape:
             raise ValueError(f"windows must be (n, {self.spec.input_shape[0]}, "
                              f"{self.spec.input_shape[1]}); got {windows.shape}")
-        k = self.spec.num_classes
-        n = windows.shape[0]
-        if n == 0:
-            return np.empty((0, k), np.float32)
-        if n <= MAX_BATCH:  # one call; a copy, as concatenate made, so callers own the result
-            probs = np.array(self.classifier.predict_proba(windows), np.float32)
-        else:
-            probs = np.concatenate([
-                np.asarray(self.classifier.predict_proba(windows[i:i + MAX_BATCH]), np.float32)
-                for i in range(0, n, MAX_BATCH)])
-        if probs.shape != (windows.shape[0], k):
-            raise ValueError(f"classifier returned shape {probs.shape}, expected "
-                             f"({windows.shape[0]}, {k})")
-        return probs
+        return self._classify(windows).copy()  # the caller owns the result
+
+    def _classify(self, windows: np.ndarray) -> np.ndarray:
+        return classify(self.classifier, windows, self.spec.num_classes)
 
     def classify_recording(self, times, samples) -> List[Prediction]:
         """Offline API: the batch resample + make_windows path over a whole recording.
@@ -266,15 +289,32 @@ class StreamClassifier:
         for i in range(probs.shape[0]):
             if off.new_segment[i]:
                 smoother.reset()
-            out.append(_prediction(self.device, self.spec.labels, probs[i], float(off.t_end[i]),
-                                   smoother.update(probs[i]), start))
+            values = probs[i].tolist()
+            out.append(_prediction(self.device, self.spec.labels, values, float(off.t_end[i]),
+                                   smoother.update(values), start))
         return out
 
 
-def _prediction(device: str, labels: Sequence[str], p: np.ndarray, t_end: float, smoothed: str,
-                arrival: float) -> Prediction:
-    values = p.tolist()  # Python floats, as float() of each element
-    best = int(p.argmax())
+def classify(classifier: Classifier, windows: np.ndarray, num_classes: int) -> np.ndarray:
+    """float32 probabilities (n, num_classes) of float32 windows (n, window, C), at most
+    MAX_BATCH windows per classifier call; the result may be the classifier's own array."""
+    n = windows.shape[0]
+    if n == 0:
+        return np.empty((0, num_classes), np.float32)
+    if n <= MAX_BATCH:
+        probs = np.asarray(classifier.predict_proba(windows), np.float32)
+    else:
+        probs = np.concatenate([
+            np.asarray(classifier.predict_proba(windows[i:i + MAX_BATCH]), np.float32)
+            for i in range(0, n, MAX_BATCH)])
+    if probs.shape != (n, num_classes):
+        raise ValueError(f"classifier returned shape {probs.shape}, expected ({n}, {num_classes})")
+    return probs
+
+
+def _prediction(device: str, labels: Sequence[str], values: List[float], t_end: float,
+                smoothed: str, arrival: float) -> Prediction:
+    """The Prediction of one window from its probabilities as Python floats."""
+    best = argmax(values)
     return Prediction(device, t_end, labels[best], dict(zip(labels, values)), smoothed,
                       values[best], time.perf_counter() - arrival)
-

@@ -1,7 +1,9 @@
 """Physical units of sensor channels, and conversion into the units a spec declares."""
 from __future__ import annotations
 
+import functools
 import math
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -22,12 +24,22 @@ def conversion_factor(kind: str, source_unit: str, target_unit: str) -> float:
     return table[source_unit] / table[target_unit]
 
 
-def convert_samples(samples: np.ndarray, channels, acc_from: str, acc_to: str,
-                    gyro_from: str = "rad/s", gyro_to: str = "rad/s") -> np.ndarray:
-    """Return `samples` (n, len(channels)) with acc and gyro columns in the target units."""
+@functools.lru_cache(maxsize=64)
+def channel_scale(channels: Tuple[str, ...], acc_from: str, acc_to: str,
+                  gyro_from: str = "rad/s", gyro_to: str = "rad/s") -> Optional[np.ndarray]:
+    """Per-channel factors (read-only) that take `channels` to the target units, or None when
+    all are 1. Cached: every new device stream of the daemon asks for the same few."""
     acc = conversion_factor("acc", acc_from, acc_to)
     gyro = conversion_factor("gyro", gyro_from, gyro_to)
     scale = np.array([acc if c.startswith("acc") else gyro for c in channels], dtype=np.float64)
     if np.all(scale == 1.0):
-        return samples
-    return samples * scale
+        return None
+    scale.setflags(write=False)
+    return scale
+
+
+def convert_samples(samples: np.ndarray, channels, acc_from: str, acc_to: str,
+                    gyro_from: str = "rad/s", gyro_to: str = "rad/s") -> np.ndarray:
+    """Return `samples` (n, len(channels)) with acc and gyro columns in the target units."""
+    scale = channel_scale(tuple(channels), acc_from, acc_to, gyro_from, gyro_to)
+    return samples if scale is None else samples * scale

@@ -77,12 +77,21 @@ class Windower:
         self.spec = spec
         self.with_labels = with_labels
         self._keep = spec.window + spec.history
+        # Frames are appended to a buffer with room for a few hops, which is compacted (its
+        # last `keep` rows moved to the front) only when full: a push copies its own frames
+        # once, instead of concatenating the whole history every time.
+        self._capacity = self._keep + 2 * spec.hop
+        self._span = np.arange(self._keep)
+        labels = np.empty(0, dtype=np.int64) if with_labels else None
+        self._none = WindowBatch(np.empty((0,) + spec.input_shape, np.float32),
+                                 np.empty(0, np.int64), labels)
         self.reset()
 
     def reset(self) -> None:
         """Forget buffered samples, e.g. after a gap in the stream."""
         self._buf: Optional[np.ndarray] = None
         self._lbuf: Optional[np.ndarray] = None
+        self._end = 0  # rows of _buf in use; the last one holds the newest frame
         self.count = 0
 
     @property
@@ -102,41 +111,78 @@ class Windower:
             if labels is None or len(labels) != len(frames):
                 raise ValueError("labels must accompany every frame")
             labels = np.asarray(labels, dtype=np.int64)
+        return self.push_frames(frames, labels)
+
+    def push_frames(self, frames: np.ndarray, labels: Optional[np.ndarray] = None) -> WindowBatch:
+        """`push` for arrays already in its form (float64 frames (n, channels), int64 labels
+        when tracked), unchecked: for callers that have just built them."""
+        spec = self.spec
         n = frames.shape[0]
         if n == 0:
-            return self._empty()
+            return self._none
         if self._buf is None:
-            self._buf = np.repeat(frames[:1], self._keep, axis=0)
-            self._lbuf = np.full(self._keep, UNLABELLED, dtype=np.int64)
-        ext = np.concatenate([self._buf, frames])
-        ends = self._window_ends(n)
-        # Window ending at global index e occupies ext[keep + e - count - keep + 1 : ... + 1].
-        starts = ends - self.count + 1
-        idx = starts[:, None] + np.arange(self._keep)[None, :]
-        batch_windows = transform_windows(ext[idx], spec)
+            self._open(frames[0])
+        if self._end + n > self._buf.shape[0]:
+            self._make_room(n)
+        lo, hi = self._end, self._end + n
+        self._buf[lo:hi] = frames
+        if self.with_labels:
+            self._lbuf[lo:hi] = labels
+        self._end = hi
+        count = self.count
+        self.count += n
+        # Window ends e are frame indices (from the reset) with e >= window - 1 and
+        # e = window - 1 (mod hop); those in [count, count + n) complete now.
+        w, hop = spec.window, spec.hop
+        k0 = -(-(max(count, w - 1) - (w - 1)) // hop)
+        windows = (count + n - w) // hop + 1 - k0
+        if windows <= 0:
+            return self._none
+        first_end = (w - 1) + hop * k0
+        # The window ending at frame e ends at buffer row lo + e - count.
+        stop = lo + first_end - count + 1
+        batch_windows = transform_windows(
+            _rows(self._buf, stop, windows, hop, self._keep, self._span), spec)
         batch_labels = None
         if self.with_labels:
-            lext = np.concatenate([self._lbuf, labels])
-            batch_labels = window_labels(lext[idx[:, spec.history:]], spec)
-            self._lbuf = lext[-self._keep:]
-        self._buf = ext[-self._keep:]
-        self.count += n
-        return WindowBatch(batch_windows, ends.astype(np.int64), batch_labels)
+            batch_labels = window_labels(
+                _rows(self._lbuf, stop, windows, hop, w, self._span[:w]), spec)
+        ends = np.arange(first_end, first_end + hop * windows, hop, dtype=np.int64)
+        return WindowBatch(batch_windows, ends, batch_labels)
 
-    def _window_ends(self, n: int) -> np.ndarray:
-        w, hop = self.spec.window, self.spec.hop
-        first = max(self.count, w - 1)
-        last = self.count + n - 1
-        if last < first:
-            return np.empty(0, dtype=np.int64)
-        k0 = -(-(first - (w - 1)) // hop)
-        k1 = (last - (w - 1)) // hop
-        return (w - 1) + hop * np.arange(k0, k1 + 1, dtype=np.int64)
+    def _open(self, first: np.ndarray) -> None:
+        """Start the buffers: `keep` rows of history, all copies of the first frame."""
+        self._buf = np.empty((self._capacity, first.shape[0]))
+        self._buf[:self._keep] = first
+        if self.with_labels:
+            self._lbuf = np.empty(self._capacity, dtype=np.int64)
+            self._lbuf[:self._keep] = UNLABELLED
+        self._end = self._keep
 
-    def _empty(self) -> WindowBatch:
-        shape = (0,) + self.spec.input_shape
-        labels = np.empty(0, dtype=np.int64) if self.with_labels else None
-        return WindowBatch(np.empty(shape, np.float32), np.empty(0, np.int64), labels)
+    def _make_room(self, n: int) -> None:
+        """Make `n` free rows after the used ones, keeping the newest `keep` rows."""
+        keep, size = self._keep, max(self._capacity, self._keep + n)
+        self._buf = _compact(self._buf, self._end, keep, size)
+        if self.with_labels:
+            self._lbuf = _compact(self._lbuf, self._end, keep, size)
+        self._end = keep
+
+
+def _compact(buf: np.ndarray, end: int, keep: int, size: int) -> np.ndarray:
+    """`buf` (or a new buffer of `size` rows) with rows [end - keep, end) moved to the front."""
+    out = buf if buf.shape[0] == size else np.empty((size,) + buf.shape[1:], buf.dtype)
+    out[:keep] = buf[end - keep:end]  # numpy copies safely when the two overlap
+    return out
+
+
+def _rows(buf: np.ndarray, stop: int, count: int, step: int, length: int,
+          span: np.ndarray) -> np.ndarray:
+    """`buf[s - length:s]` for s = stop, stop + step, ... stacked as (count, length, ...)
+    (a view of `buf` for a single window, a copy otherwise)."""
+    if count == 1:  # the streaming case: a slice, no index arrays
+        return buf[None, stop - length:stop]
+    starts = np.arange(stop - length, stop - length + step * count, step)
+    return buf[starts[:, None] + span[None, :]]
 
 
 def make_windows(frames: np.ndarray, spec: PreprocessSpec,
