@@ -17,12 +17,14 @@ from har_runtime.daemon.lines import LineError, LineParser, SampleBlock
 from har_runtime.daemon.model import Model, ModelLoader, ModelLoadFailed
 from har_runtime.daemon.sources import Received
 from har_runtime.results import Prediction
-from har_runtime.stream import Event, StreamClassifier, StreamCounters
+from har_runtime.stream import Event, StagedWindows, StreamClassifier, StreamCounters, classify
 
 DEVICE_POLICIES = ("evict", "refuse")
 EMIT_CHOICES = ("all", "changes")
 #: Recent prediction latencies kept for the p50/p99 in the stats line.
 LATENCY_WINDOW = 2048
+#: A device's push, resampled and windowed, waiting for its windows' probabilities.
+Staged = Tuple[StreamClassifier, StagedWindows]
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,8 @@ class Engine:
         """Parse and classify one batch of lines; return the events to emit, in order.
 
         A batch of clean CSV lines takes the array path; any other batch goes line by line.
-        Both give the same events, in the same order, and the same counters.
+        Both make the same pushes in the same order, classify the windows of all of them in
+        one interpreter call (`_finish`), and so give the same events and counters.
         """
         block = self._parser.parse_block(rx.lines)
         if block is None:
@@ -97,14 +100,18 @@ class Engine:
         n = block.t.size
         self.counters.lines += n
         self.counters.samples += n
+        times, values, plan = _push_plan(block, rx.origin, self.settings.device_buffer)
         events: List[Event] = []
-        for device, rows in _push_plan(block, rx.origin, self.settings.device_buffer):
-            events.extend(self._push(device, (block.t[rows], block.values[rows]), rx.arrival))
+        staged: List[Staged] = []
+        for device, a, b in plan:
+            events.extend(self._stage(device, times[a:b], values[a:b], rx.arrival, staged))
+        events.extend(self._finish(staged))
         return events
 
     def _feed_lines(self, rx: Received) -> List[Event]:
         pending: Dict[str, Tuple[List[float], List[Tuple[float, ...]]]] = {}
         events: List[Event] = []
+        staged: List[Staged] = []
         for line in rx.lines:
             self.counters.lines += 1
             try:
@@ -122,18 +129,48 @@ class Engine:
             times.append(sample.t)
             values.append(sample.values)
             if len(times) >= self.settings.device_buffer:
-                events.extend(self._push(device, pending.pop(device), rx.arrival))
-        for device, batch in pending.items():
-            events.extend(self._push(device, batch, rx.arrival))
+                del pending[device]
+                events.extend(self._stage(device, times, values, rx.arrival, staged))
+        for device, (times, values) in pending.items():
+            events.extend(self._stage(device, times, values, rx.arrival, staged))
+        events.extend(self._finish(staged))
         return events
 
-    def _push(self, device: str, batch, arrival: float) -> List[Event]:
+    def _stage(self, device: str, times, values, arrival: float,
+               staged: List[Staged]) -> List[Event]:
+        """Stage one push of `device` onto `staged`; return the events of the pushes that had to
+        be finished first (those staged before a push that evicts a device)."""
+        out = self._finish(staged) if self._evicts(device) else []
         stream = self._stream_for(device)
-        times, values = batch
         if stream is None:
             self.counters.refused_samples += len(times)
-            return []
-        events = stream.push_events(np.asarray(times), np.asarray(values), arrival)
+        else:
+            staged.append((stream, stream.stage(np.asarray(times), np.asarray(values), arrival)))
+        return out
+
+    def _evicts(self, device: str) -> bool:
+        """Whether a push for `device` now would evict another device."""
+        return (device not in self._devices and len(self._devices) >= self.settings.max_devices
+                and self.settings.device_policy == "evict")
+
+    def _finish(self, staged: List[Staged]) -> List[Event]:
+        """Classify the windows of the `staged` pushes in one call, then smooth them in order."""
+        parts = [s.windows for _, s in staged if s.t_end]
+        probs = None
+        if parts:
+            windows = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            probs = classify(self.model.classifier, windows, self.model.spec.num_classes)
+        out: List[Event] = []
+        done = 0
+        for stream, s in staged:
+            k = len(s.t_end)
+            out.extend(self._emit(stream.finish(s, probs[done:done + k] if k else None)))
+            done += k
+        staged.clear()
+        return out
+
+    def _emit(self, events: List[Event]) -> List[Event]:
+        """The events to pass on (all, or only changes), recording prediction latencies."""
         out: List[Event] = []
         for e in events:
             if isinstance(e, Prediction):
@@ -215,11 +252,12 @@ class Engine:
         return list(self._devices)
 
 
-def _push_plan(block: SampleBlock, origin: str,
-               buffer: int) -> List[Tuple[str, np.ndarray]]:
-    """(device, row indices) pushes in the order the line-by-line path makes them: a device's
-    full buffer is pushed when its last sample arrives; the partial rest of every device after
-    the batch, in the order those rests began."""
+def _push_plan(block: SampleBlock, origin: str, buffer: int
+               ) -> Tuple[np.ndarray, np.ndarray, List[Tuple[str, int, int]]]:
+    """The block's times and values grouped by device (stable), and (device, start, stop)
+    slices of them, pushed in the order the line-by-line path makes them: a device's full
+    buffer is pushed when its last sample arrives; the partial rest of every device after the
+    batch, in the order those rests began."""
     if block.devices is None:
         devices: Sequence[str] = (origin,)
         index = np.zeros(block.t.size, np.intp)
@@ -227,14 +265,15 @@ def _push_plan(block: SampleBlock, origin: str,
         devices, index = block.devices, block.device_index
     order = np.argsort(index, kind="stable")
     counts = np.bincount(index, minlength=len(devices))
+    rows = order.tolist()  # row of the block (its arrival order) of each grouped sample
     plan = []
     start = 0
     for device, count in zip(devices, counts.tolist()):
-        rows = order[start:start + count]
+        for a in range(start, start + count, buffer):
+            b = min(a + buffer, start + count)
+            key = (0, rows[b - 1]) if b - a == buffer else (1, rows[a])
+            plan.append((key, device, a, b))
         start += count
-        for a in range(0, count, buffer):
-            chunk = rows[a:a + buffer]
-            key = (0, int(chunk[-1])) if chunk.size == buffer else (1, int(chunk[0]))
-            plan.append((key, device, chunk))
     plan.sort(key=lambda p: p[0])
-    return [(device, rows) for _, device, rows in plan]
+    return (block.t[order], block.values[order],
+            [(device, a, b) for _, device, a, b in plan])

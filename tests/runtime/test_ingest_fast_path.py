@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from har_runtime.daemon.engine import Engine, EngineSettings
-from har_runtime.daemon.lines import LineParser
+from har_runtime.daemon import lines as lines_module
+from har_runtime.daemon.lines import LineParser, _numbers
 from har_runtime.daemon.sources import Received
 from har_runtime.results import Prediction
 from test_daemon_engine import device_data, mock_model
@@ -140,3 +141,65 @@ def test_random_mixes_of_good_and_bad_lines_match_the_line_path(batches, buffer,
     fast = run(batches, settings_, fast=True)
     slow = run(batches, settings_, fast=False)
     assert fast[:2] == slow[:2]
+
+
+FIELD = st.from_regex(r"[+-]?[0-9]{0,9}(\.[0-9]{0,8})?", fullmatch=True) | st.sampled_from(
+    ["nan", "-inf", "1e5", "1_0", ".", "-", "+.", ".-5", "5-", "--1", "0x1", "1.2.3", "+-3",
+     "-0.0", "-0", "Infinity", "0000000000000001.5", "12345678901234567", "9" * 15 + ".5"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(fields=st.lists(FIELD, min_size=1, max_size=30))
+def test_number_fields_parse_exactly_as_float_does(fields):
+    try:
+        want = np.array([float(f) for f in fields])
+    except ValueError:
+        want = None
+    got = _numbers(",".join(fields).encode(), len(fields))
+    assert (got is None) if want is None else got.tobytes() == want.tobytes()
+
+
+def test_fixed_point_blocks_take_the_decimal_fast_path(monkeypatch):
+    rng = np.random.default_rng(5)
+    lines = [f"d{i % 3},{1700000000 + i / 50:.3f},{a:.4f},{b:.4f},{c:.4f}".encode()
+             for i, (a, b, c) in enumerate(rng.normal(size=(600, 3)))]
+    lines[7] = b"d1,1700000000.140,-0.0000,+1.5,.25"
+    fast_paths = []
+    decimals = lines_module._decimals
+    monkeypatch.setattr(lines_module, "_decimals",
+                        lambda text, count: fast_paths.append(decimals(text, count)) or
+                        fast_paths[-1])
+    batches = [lines[i:i + 100] for i in range(0, 600, 100)]
+    fast_events, fast_snap, used = run(batches, EngineSettings(), fast=True)
+    assert all(b is not None for b in used) and all(p is not None for p in fast_paths)
+    assert len(fast_paths) == len(batches)
+    slow_events, slow_snap, _ = run(batches, EngineSettings(), fast=False)
+    assert fast_events == slow_events and fast_snap == slow_snap
+    assert fast_snap["predictions"] > 0
+    block = LineParser(SPEC.channels).parse_block(lines[:10])
+    assert np.signbit(block.values[7, 0]) and block.values[7, 1:].tolist() == [1.5, 0.25]
+
+
+def test_the_array_path_classifies_a_block_in_one_call():
+    lines = interleaved(["a", "b", "c", "d"], seconds=4.0, burst=100)
+    engine = Engine(mock_model, EngineSettings())
+    events = engine.feed(Received(lines, "mem", 0.0))
+    calls = engine.model.classifier.calls
+    assert len(calls) == 1 and calls[0] == sum(isinstance(e, Prediction) for e in events) > 4
+
+
+@pytest.mark.parametrize("settings", [EngineSettings(), EngineSettings(max_devices=2),
+                                      EngineSettings(device_buffer=40)])
+def test_both_paths_classify_the_same_windows_in_the_same_calls(settings):
+    # Identical batches matter: a float model's output can depend on its batch in the last bit.
+    lines = interleaved(["a", "b", "c"], seconds=6.0, burst=30)
+    batches = [lines[i:i + 250] for i in range(0, len(lines), 250)]
+    calls = []
+    for fast in (True, False):
+        engine = Engine(mock_model, settings)
+        if not fast:
+            engine._parser.parse_block = lambda lines: None
+        for b in batches:
+            engine.feed(Received(b, "mem", 0.0))
+        calls.append(engine.model.classifier.calls)
+    assert calls[0] == calls[1] and max(calls[0]) > 1
