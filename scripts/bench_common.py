@@ -155,12 +155,21 @@ def versions() -> Dict[str, str]:
     return found
 
 
-def synthetic_stream(seconds: float, rate_hz: float, channels: int,
-                     seed: int = 0) -> Dict[str, np.ndarray]:
-    """Timestamps (n,) and samples (n, channels) of a plausible sensor stream, in g / rad/s."""
+#: Clock jitter of the "jittered" stream runs, as a fraction of the sample period: timestamps
+#: off the resampling grid, as a free-running device clock gives (the on-grid stream, like a
+#: recording replayed at the spec rate, takes the resampler's on-grid shortcut).
+JITTER = 0.2
+
+
+def synthetic_stream(seconds: float, rate_hz: float, channels: int, seed: int = 0,
+                     jitter: float = 0.0) -> Dict[str, np.ndarray]:
+    """Timestamps (n,) and samples (n, channels) of a plausible sensor stream, in g / rad/s;
+    `jitter` > 0 moves each timestamp uniformly by up to that fraction of a sample period."""
     n = int(round(seconds * rate_hz))
     rng = np.random.default_rng(seed)
     t = np.arange(n, dtype=np.float64) / rate_hz
+    if jitter > 0:
+        t = t + rng.uniform(-jitter, jitter, n) / rate_hz
     x = rng.normal(0.0, 0.3, (n, channels)) + np.sin(2 * np.pi * 1.8 * t)[:, None] * 0.5
     x[:, min(2, channels - 1)] += 1.0  # gravity on z
     return {"t": t, "x": x}

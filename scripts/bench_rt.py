@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Tuple
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import (WARMUP, ingest_payload, memory_now, run_worker,  # noqa: E402
+from bench_common import (JITTER, WARMUP, ingest_payload, memory_now, run_worker,  # noqa: E402
                           summarize, synthetic_stream, throughput, time_interleaved)
 
 #: Packages whose presence in a process decides its memory; the report lists those loaded.
@@ -54,11 +54,12 @@ def _targets(params: Dict[str, Any]) -> Tuple[Any, Any, List[Tuple[str, Callable
 
 
 def hop_feeder(spec: Any, fn: Callable[[np.ndarray, np.ndarray], Any], calls: int,
-               seed: int = 1) -> Callable[[], Any]:
+               seed: int = 1, jitter: float = 0.0) -> Callable[[], Any]:
     """Prime `fn` with one window of a synthetic stream, then return a no-argument callable
     that hands `fn` the next hop (times, samples) per call, for up to `calls` calls."""
     seconds = (spec.window + spec.hop * (calls + 1)) / spec.sample_rate_hz
-    data = synthetic_stream(seconds, spec.sample_rate_hz, len(spec.channels), seed=seed)
+    data = synthetic_stream(seconds, spec.sample_rate_hz, len(spec.channels), seed=seed,
+                            jitter=jitter)
     t, x = data["t"], data["x"]
     fn(t[:spec.window], x[:spec.window])
     cursor = [spec.window]
@@ -71,8 +72,8 @@ def hop_feeder(spec: Any, fn: Callable[[np.ndarray, np.ndarray], Any], calls: in
     return feed
 
 
-def stream_pusher(spec: Any, clf: Any, smoothing: Any,
-                  calls: int) -> Tuple[Callable[[], None], Callable[[], None]]:
+def stream_pusher(spec: Any, clf: Any, smoothing: Any, calls: int,
+                  jitter: float = 0.0) -> Tuple[Callable[[], None], Callable[[], None]]:
     """(push one hop into a StreamClassifier, check that every push made one prediction)."""
     from har_runtime.stream import StreamClassifier
 
@@ -82,7 +83,7 @@ def stream_pusher(spec: Any, clf: Any, smoothing: Any,
     def push(t: np.ndarray, x: np.ndarray) -> None:
         made[0] += len(stream.push(t, x))
 
-    feed = hop_feeder(spec, push, calls)
+    feed = hop_feeder(spec, push, calls, jitter=jitter)
     pushes = [0]
 
     def one_hop() -> None:
@@ -105,10 +106,13 @@ def _measure_model(spec: Any, smoothing: Any, clf: Any, params: Dict[str, Any]) 
     one = windows[:1]
     clf.set_input(one)
     push, check = stream_pusher(spec, clf, smoothing, n + WARMUP)
-    # predict_proba and the stream leave a batch-1 tensor in place, which invoke_raw then runs.
+    push_jit, check_jit = stream_pusher(spec, clf, smoothing, n + WARMUP, jitter=JITTER)
+    # predict_proba and the streams leave a batch-1 tensor in place, which invoke_raw then runs.
     times = time_interleaved({"invoke": clf.invoke_raw,
-                              "predict": lambda: clf.predict_proba(one), "stream": push}, n)
+                              "predict": lambda: clf.predict_proba(one), "stream": push,
+                              "stream_jitter": push_jit}, n)
     check()
+    check_jit()
     out = {name: summarize(t).to_dict() for name, t in times.items()}
     out["throughput_b1"] = throughput(lambda: clf.predict_proba(one), 1, n)
     out["throughput_batch"] = throughput(lambda: clf.predict_proba(windows), batch,
@@ -263,17 +267,23 @@ def stream_parts(spec: Any, smoothing: Any, clf: Any, n: int) -> Dict[str, float
     whole path so that all of them see the same machine load."""
     from har_runtime.resample import StreamResampler
     from har_runtime.smoothing import Smoother
-    from har_runtime.units import convert_samples
+    from har_runtime.stream import StreamClassifier
     from har_runtime.windowing import Windower
 
     calls = n + WARMUP
     resampler, windower = StreamResampler(spec.sample_rate_hz, spec.max_gap_s), Windower(spec)
-    smoother, probs = Smoother(spec.labels, smoothing), np.full(spec.num_classes, 0.5, np.float32)
+    # The stream hands the smoother each window's probabilities as a list of floats.
+    smoother, probs = Smoother(spec.labels, smoothing), [1.0 / spec.num_classes] * spec.num_classes
     one = np.zeros((1,) + spec.input_shape, np.float32)
     whole, check = stream_pusher(spec, clf, smoothing, calls)
+    units = StreamClassifier(spec, clf, smoothing)  # the stream's own unit step, sender in g
+
+    def convert(t: np.ndarray, x: np.ndarray) -> np.ndarray:
+        scale = units._unit_scale()  # noqa: SLF001 - the step as the stream runs it
+        return x if scale is None else x * scale
+
     stages = {
-        "convert_samples (units)": hop_feeder(spec, lambda t, x: convert_samples(
-            x, spec.channels, "g", spec.acc_unit, "rad/s", spec.gyro_unit), calls),
+        "units (the stream's cached scale; none for g)": hop_feeder(spec, convert, calls),
         "StreamResampler.push": hop_feeder(spec, resampler.push, calls),
         "Windower.push": hop_feeder(spec, lambda t, x: windower.push(x), calls),
         "TFLiteClassifier.predict_proba": lambda: clf.predict_proba(one),
@@ -286,7 +296,8 @@ def stream_parts(spec: Any, smoothing: Any, clf: Any, n: int) -> Dict[str, float
 
 
 def ingest_parts(params: Dict[str, Any], devices: int) -> Dict[str, float]:
-    """CPU µs per line of LineParser.parse alone, and of Engine.feed (no socket) per sample."""
+    """CPU µs per line of LineParser.parse and of parse_block alone, and of Engine.feed (no
+    socket) per sample."""
     from har_runtime.daemon.engine import Engine, EngineSettings
     from har_runtime.daemon.lines import DEFAULT_MAX_LINE, LineParser, LineSplitter
     from har_runtime.daemon.model import BundleModelLoader
@@ -306,9 +317,14 @@ def ingest_parts(params: Dict[str, Any], devices: int) -> Dict[str, float]:
     parse_s = time.process_time() - start
     start = time.process_time()
     for batch in batches:
+        parser.parse_block(batch)
+    block_s = time.process_time() - start
+    start = time.process_time()
+    for batch in batches:
         engine.feed(Received(batch, "tcp:127.0.0.1", time.perf_counter()))
     feed_s = time.process_time() - start
     return {"lines": len(lines), "parse_us_per_line": parse_s / len(lines) * 1e6,
+            "parse_block_us_per_line": block_s / len(lines) * 1e6,
             "feed_us_per_sample": feed_s / engine.counters.samples * 1e6, "devices": devices}
 
 
