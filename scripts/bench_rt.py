@@ -91,9 +91,12 @@ def stream_pusher(spec: Any, clf: Any, smoothing: Any, calls: int,
         pushes[0] += 1
 
     def check() -> None:
-        if made[0] != pushes[0] + 1:  # + the priming window
+        # One per hop plus the priming window; a jittered clock may still hold back the last
+        # window's newest frame until the next sample arrives.
+        expected = pushes[0] + 1
+        if not expected - (jitter > 0) <= made[0] <= expected:
             raise RuntimeError(f"stream path made {made[0]} predictions for "
-                               f"{pushes[0] + 1} windows")
+                               f"{expected} windows")
 
     return one_hop, check
 
