@@ -51,13 +51,23 @@ def _classifier_head(x, spec: PreprocessSpec, dropout: float):
     return layers.Dense(spec.num_classes, activation="softmax", name="probabilities")(x)
 
 
-def _conv_bn_relu(x, filters: int, kernel: int, name: str, dilation: int = 1, strides: int = 1):
+def _conv_bn_relu(x, filters: int, kernel: int, name: str, dilation: int = 1, strides: int = 1,
+                  noise: float = 0.0):
     from keras import layers
 
     x = layers.Conv1D(filters, kernel, strides=strides, dilation_rate=dilation, padding="same",
                       use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
+    return _train_noise(layers.ReLU(name=f"{name}_relu")(x), noise, name)
+
+
+def _train_noise(x, stddev: float, name: str):
+    """Gaussian noise on an activation during training only (an identity at inference, so it
+    vanishes from the export): it stands in for int8 rounding noise, teaching the model margins
+    that survive quantisation. stddev 0 adds no layer."""
+    from keras import layers
+
+    return layers.GaussianNoise(stddev, name=f"{name}_noise")(x) if stddev > 0 else x
 
 
 def build_seed_cnn(spec: PreprocessSpec, norm_mean, norm_var, filters: int = 64,
@@ -111,35 +121,37 @@ def build_resnet1d(spec: PreprocessSpec, norm_mean, norm_var,
     return keras.Model(inputs, _classifier_head(x, spec, dropout), name="resnet1d")
 
 
-def _ds_block(x, filters: int, kernel: int, name: str):
+def _ds_block(x, filters: int, kernel: int, name: str, noise: float = 0.0):
     """Depthwise (per-channel temporal) then pointwise (channel mixing) convolution."""
     from keras import layers
 
     x = layers.DepthwiseConv1D(kernel, padding="same", use_bias=False, name=f"{name}_dw")(x)
     x = layers.BatchNormalization(name=f"{name}_dw_bn")(x)
-    x = layers.ReLU(name=f"{name}_dw_relu")(x)
-    return _conv_bn_relu(x, filters, 1, f"{name}_pw")
+    x = _train_noise(layers.ReLU(name=f"{name}_dw_relu")(x), noise, f"{name}_dw")
+    return _conv_bn_relu(x, filters, 1, f"{name}_pw", noise=noise)
 
 
 def build_tiny_dscnn(spec: PreprocessSpec, norm_mean, norm_var,
                      filters: Sequence[int] = (32, 48, 64), kernel: int = 9,
-                     dropout: float = 0.2):
-    """MCU-class depthwise-separable CNN (< 20 k params): strided stem, three DS blocks."""
+                     dropout: float = 0.2, quant_noise: float = 0.0):
+    """MCU-class depthwise-separable CNN (< 20 k params): strided stem, three DS blocks.
+
+    `quant_noise` > 0 adds training-only Gaussian noise of that stddev after every activation
+    (see `_train_noise`); the exported model is the same graph either way."""
     import keras
-    from keras import layers
 
     inputs, x = _normalized_input(spec, norm_mean, norm_var)
-    x = _dscnn_trunk(x, filters, kernel)
+    x = _dscnn_trunk(x, filters, kernel, float(quant_noise))
     return keras.Model(inputs, _classifier_head(x, spec, dropout), name="tiny_dscnn")
 
 
-def _dscnn_trunk(x, filters: Sequence[int], kernel: int):
+def _dscnn_trunk(x, filters: Sequence[int], kernel: int, noise: float = 0.0):
     """tiny_dscnn's feature extractor: strided stem, DS blocks with pooling, global average."""
     from keras import layers
 
-    x = _conv_bn_relu(x, int(filters[0]), 8, "stem", strides=2)
+    x = _conv_bn_relu(x, int(filters[0]), 8, "stem", strides=2, noise=noise)
     for i, f in enumerate(filters):
-        x = _ds_block(x, int(f), kernel, f"ds{i + 1}")
+        x = _ds_block(x, int(f), kernel, f"ds{i + 1}", noise=noise)
         if i < len(filters) - 1:
             x = layers.MaxPooling1D(2, name=f"pool{i + 1}")(x)
     return layers.GlobalAveragePooling1D(name="gap")(x)

@@ -69,3 +69,18 @@ def test_hapt12_presets_are_the_int8_recipe_plus_class_weights():
         hapt = make_config(f"{base}-hapt12")
         assert (hapt.task, hapt.channels, hapt.class_weight) == ("hapt12", channels, True)
         assert hapt.replace(task="har6", class_weight=False, preset=base) == make_config(base)
+
+
+def test_quant_noise_is_training_only_and_leaves_the_inference_graph_alone(rng):
+    spec = make_spec(channels="acc")
+    stats = (np.zeros(3), np.ones(3))
+    noisy = build_model("tiny_dscnn", spec, *stats, quant_noise=0.05)
+    plain = build_model("tiny_dscnn", spec, *stats)
+    noise_layers = [layer for layer in noisy.layers if isinstance(layer, keras.layers.GaussianNoise)]
+    assert len(noise_layers) == 7  # after the stem and each depthwise and pointwise activation
+    assert count_params(noisy) == count_params(plain)
+    for layer in plain.layers:  # same names, same weights
+        layer.set_weights(noisy.get_layer(layer.name).get_weights())
+    x = rng.normal(size=(4,) + spec.input_shape).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(noisy(x, training=False)),
+                                  np.asarray(plain(x, training=False)))
