@@ -154,7 +154,8 @@ def section_latency(res: Dict[str, Any]) -> List[str]:
     out = ["## Per-window latency (batch 1, one thread)", "",
            "p50 / p99 over n timed calls after 10 untimed ones; `÷ floor` divides by the bare "
            "invoke p50, `Keras predict ÷` divides Keras predict's p50 by the row's p50 (how many "
-           "times faster than the tutorial way). The three runtime rows are timed in turns, "
+           "times faster than the tutorial way). The runtime rows (both streams, predict_proba, "
+           "invoke) are timed in turns, "
            "one call of each per round, so load changes on the machine hit them alike.", ""]
     for key, s in res["subjects"].items():
         out += [_subject_title(key, s), "", f"Bundle `{s['bundle']}` — {s['source']}. Keras "

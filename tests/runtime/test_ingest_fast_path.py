@@ -79,27 +79,29 @@ def test_lines_without_device_go_to_the_origin():
     assert list(fast[1]["per_device"]) == ["tcp:1.2.3.4:5"]
 
 
-@pytest.mark.parametrize("bad", BAD_LINES)
-def test_one_bad_line_sends_the_block_line_by_line(bad):
-    lines = interleaved(["a", "b"], seconds=3.0)
-    lines.insert(len(lines) // 2, bad)
+def _one_line_in_the_middle(devices, line):
+    """Feed a clean block with `line` inserted mid-way through both paths; check the block is
+    refused by the array parser and both paths agree; return (lines, counters snapshot)."""
+    lines = interleaved(devices, seconds=3.0)
+    lines.insert(len(lines) // 2, line)
     assert LineParser(SPEC.channels).parse_block(lines) is None
     fast_events, fast_snap, _ = run([lines], EngineSettings(), fast=True)
     slow_events, slow_snap, _ = run([lines], EngineSettings(), fast=False)
     assert fast_events == slow_events and fast_snap == slow_snap
-    assert fast_snap["lines"] == len(lines)
-    assert fast_snap["malformed"] + fast_snap["skipped"] == 1
+    return lines, fast_snap
+
+
+@pytest.mark.parametrize("bad", BAD_LINES)
+def test_one_bad_line_sends_the_block_line_by_line(bad):
+    lines, snap = _one_line_in_the_middle(["a", "b"], bad)
+    assert snap["lines"] == len(lines)
+    assert snap["malformed"] + snap["skipped"] == 1
 
 
 @pytest.mark.parametrize("odd", ODD_GOOD_LINES)
 def test_valid_lines_with_whitespace_or_json_go_line_by_line(odd):
-    lines = interleaved(["a", "d1"], seconds=3.0)
-    lines.insert(len(lines) // 2, odd)
-    assert LineParser(SPEC.channels).parse_block(lines) is None
-    fast_events, fast_snap, _ = run([lines], EngineSettings(), fast=True)
-    slow_events, slow_snap, _ = run([lines], EngineSettings(), fast=False)
-    assert fast_events == slow_events and fast_snap == slow_snap
-    assert fast_snap["samples"] == len(lines) and fast_snap["malformed"] == 0
+    lines, snap = _one_line_in_the_middle(["a", "d1"], odd)
+    assert snap["samples"] == len(lines) and snap["malformed"] == 0
 
 
 def test_block_values_equal_per_line_parse_including_nan_and_inf():
