@@ -93,13 +93,12 @@ def build_split_data(recordings: Sequence[Recording], spec: PreprocessSpec,
     postural transitions); validation and test always use the spec's hop, as the device does.
     """
     split.check()
+    train_spec = spec if train_hop is None else dataclasses.replace(spec, hop=int(train_hop))
     sides = {}
     for side in ("train", "val", "test"):
         members = set(getattr(split, side))
-        side_spec = spec if side != "train" or train_hop is None else \
-            dataclasses.replace(spec, hop=int(train_hop))
         sides[side] = windows_from_recordings([r for r in recordings if r.subject in members],
-                                              side_spec)
+                                              train_spec if side == "train" else spec)
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         shared = set(sides[a].subject.tolist()) & set(sides[b].subject.tolist())
         if shared:
