@@ -20,6 +20,7 @@ from har_export.model_info import op_counts
 from har_export.parity import ParityReport
 from har_runtime import __version__ as runtime_version
 from har_runtime.bundle import BUNDLE_FILE, SCHEMA_VERSION, sha256_file
+from har_runtime.input_norm import InputNorm
 from har_runtime.interpreter import TFLiteClassifier
 from har_runtime.smoothing import DEFAULT_SMOOTHING, SmoothingSettings
 from har_runtime.spec import PreprocessSpec
@@ -110,13 +111,14 @@ def write_bundle(out: Path, *, spec: PreprocessSpec, models: Mapping[str, bytes]
                  recommended: Optional[str] = None,
                  smoothing: SmoothingSettings = DEFAULT_SMOOTHING,
                  extra_files: Optional[Mapping[str, bytes]] = None,
-                 overwrite: bool = False) -> Path:
+                 overwrite: bool = False, input_norm: Optional[InputNorm] = None) -> Path:
     """Write the bundle folder `out` atomically; return its path.
 
     `models` maps variant name to .tflite bytes, `report` is the parity gate's verdict on them
     (a failed variant is written with deployable=false), `extra_files` are further files to
     ship and hash (C arrays). `recommended` is the chosen variant (see `recommend`); it must
-    have passed the gate.
+    have passed the gate. `input_norm` is the standardisation every model expects first (None:
+    the models take sensor units).
     """
     out = Path(out)
     check_out(out, overwrite)
@@ -128,7 +130,7 @@ def write_bundle(out: Path, *, spec: PreprocessSpec, models: Mapping[str, bytes]
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
         variants = _write_payload(tmp, models, report, deployable, extra_files or {})
-        doc = _document(spec, variants, recommended, report, training, smoothing)
+        doc = _document(spec, input_norm, variants, recommended, report, training, smoothing)
         for entry in variants.values():
             entry["sha256"] = sha256_file(tmp / entry["file"])
         doc["files"] = {name: sha256_file(tmp / name)
@@ -141,7 +143,8 @@ def write_bundle(out: Path, *, spec: PreprocessSpec, models: Mapping[str, bytes]
     return out
 
 
-def _document(spec: PreprocessSpec, variants: Dict[str, Dict[str, Any]], chosen: Optional[str],
+def _document(spec: PreprocessSpec, input_norm: Optional[InputNorm],
+              variants: Dict[str, Dict[str, Any]], chosen: Optional[str],
               report: ParityReport, training: Mapping[str, Any],
               smoothing: SmoothingSettings) -> Dict[str, Any]:
     now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
@@ -155,6 +158,7 @@ def _document(spec: PreprocessSpec, variants: Dict[str, Dict[str, Any]], chosen:
         "window_seconds": spec.window / spec.sample_rate_hz,
         "hop_seconds": spec.hop / spec.sample_rate_hz,
         "spec": spec.to_dict(),
+        "input_norm": input_norm.to_dict() if input_norm is not None else None,
         "recommended": chosen,
         "variants": variants,
         "smoothing": smoothing.to_dict(),

@@ -6,10 +6,11 @@ flash). The header carries the model size and a tensor-arena estimate (see
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 from har_export.model_info import (ARENA_BYTES_PER_OP, ARENA_BYTES_PER_TENSOR, ARENA_FIXED_BYTES,
                                     ARENA_MARGIN, ArenaEstimate, estimate_arena)
+from har_runtime.input_norm import InputNorm
 
 ARRAY_NAME = "g_model"
 BYTES_PER_LINE = 12
@@ -32,8 +33,27 @@ def _arena_comment(arena: ArenaEstimate) -> str:
             "// Check MicroInterpreter::arena_used_bytes() on the target and shrink to fit.")
 
 
-def c_array_sources(content: bytes, stem: str, deployable: bool) -> Dict[str, str]:
-    """{"<stem>.h": header, "<stem>.cc": source} holding `content` as `g_model` / `g_model_len`."""
+def _c_floats(values) -> str:
+    """C float literals that round-trip float32 exactly (9 significant digits)."""
+    return ", ".join(f"{v:.9g}f" for v in values)
+
+
+def _norm_block(stem: str, norm: Optional[InputNorm]) -> str:
+    """The bundle's input standardisation as constants (firmware must apply it before
+    quantising the input, exactly as the Python runtime does)."""
+    if norm is None:
+        return "// The model takes sensor units: quantise the raw window directly.\n\n"
+    return ("// Before quantising, standardise every sample per channel:\n"
+            f"//   x_c = (raw_c - {stem}_input_mean[c]) / {stem}_input_std[c]\n"
+            f"#define {stem.upper()}_INPUT_CHANNELS {norm.channels}\n"
+            f"static const float {stem}_input_mean[{norm.channels}] = {{{_c_floats(norm.mean)}}};\n"
+            f"static const float {stem}_input_std[{norm.channels}] = {{{_c_floats(norm.std)}}};\n\n")
+
+
+def c_array_sources(content: bytes, stem: str, deployable: bool,
+                    norm: Optional[InputNorm] = None) -> Dict[str, str]:
+    """{"<stem>.h": header, "<stem>.cc": source} holding `content` as `g_model` / `g_model_len`,
+    plus the input standardisation `norm` (the bundle's `input_norm`) as constants."""
     arena = estimate_arena(content)
     guard = f"{stem.upper()}_H_"
     macro = stem.upper()
@@ -45,6 +65,7 @@ def c_array_sources(content: bytes, stem: str, deployable: bool) -> Dict[str, st
         f"#ifndef {guard}\n#define {guard}\n\n"
         f"#define {macro}_MODEL_SIZE {len(content)}\n"
         f"#define {macro}_TENSOR_ARENA_SIZE {arena.estimate_bytes}\n\n"
+        f"{_norm_block(stem, norm)}"
         f"extern const unsigned char {ARRAY_NAME}[];\n"
         f"extern const unsigned int {ARRAY_NAME}_len;\n\n"
         f"#endif  // {guard}\n")

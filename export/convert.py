@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from har_export.errors import ConversionError, InputError, OptionError
+from har_runtime.input_norm import InputNorm
 
 #: Every variant we can build, in the order they are converted and reported.
 VARIANTS: Tuple[str, ...] = ("float32", "float16", "dynamic", "int8")
@@ -25,6 +26,11 @@ VARIANT_HELP = {
     "int8": "full integer: int8 weights, activations, input and output",
 }
 DEFAULT_CALIBRATION_SIZE = 512
+#: The int8 input range, in standard deviations of the training data: calibration windows are
+#: clipped to +-this before the converter measures them, so rare extreme samples cannot coarsen
+#: every window's resolution; at run time larger values saturate. Chosen on validation subjects
+#: (scripts/leaderboard_choices.py, "int8 input range").
+INPUT_CLIP_STD = 3.0
 
 
 def parse_variants(names: Iterable[str]) -> Tuple[str, ...]:
@@ -67,6 +73,39 @@ def check_model_io(model: Any, input_shape: Tuple[int, int], num_classes: int) -
     if got_in != tuple(input_shape) or got_out != (num_classes,):
         raise InputError(f"the model maps {got_in} -> {got_out} but the run's spec needs "
                          f"{tuple(input_shape)} -> ({num_classes},)")
+
+
+def split_input_norm(model: Any) -> Tuple[Any, Optional[InputNorm]]:
+    """(graph to convert, standardisation the runtime applies before it).
+
+    When the model's input feeds only a per-channel Keras `Normalization` layer (every model
+    `har-train` builds), the graph is cut after it and its constants go to the bundle: inside a
+    full-int8 graph the input would be quantised with one scale for all channels first. Any other
+    model converts whole and takes sensor units.
+    """
+    import keras
+
+    norm = model.layers[1] if len(model.layers) > 1 else None
+    if not isinstance(norm, keras.layers.Normalization) or norm.invert \
+            or tuple(norm.axis) not in ((-1,), (len(model.inputs[0].shape) - 1,)) \
+            or norm.input is not model.inputs[0]:
+        return model, None
+    try:
+        core = keras.Model(norm.output, model.output, name=f"{model.name}_core")
+    except ValueError:  # another layer also reads the raw input: the cut would disconnect it
+        return model, None
+    if len(core.layers) != len(model.layers) - 1:
+        return model, None
+    return core, InputNorm.from_variance(np.asarray(norm.mean), np.asarray(norm.variance))
+
+
+def int8_calibration(windows: np.ndarray, norm: Optional[InputNorm]) -> np.ndarray:
+    """Calibration windows as the converted graph sees them: standardised and clipped to
+    +-INPUT_CLIP_STD when the graph was cut (`split_input_norm`), else unchanged."""
+    windows = np.asarray(windows, np.float32)
+    if norm is None:
+        return windows
+    return np.clip(norm.apply(windows), -INPUT_CLIP_STD, INPUT_CLIP_STD).astype(np.float32)
 
 
 def representative_indices(y: np.ndarray, size: int, seed: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from har_export.errors import OptionError
+from har_runtime.input_norm import InputNorm
 from har_runtime.interpreter import TFLiteClassifier
 
 #: Windows per interpreter call while scoring (bounds memory on big test sets).
@@ -184,9 +185,11 @@ def _checks(gate: VariantGate, agreement: float, max_abs: float,
 
 
 def score_variant(name: str, model: bytes, windows: np.ndarray, y: np.ndarray,
-                  keras_probs: np.ndarray, gate: VariantGate) -> VariantParity:
-    """Score one variant through the runtime's classifier against the Keras probabilities."""
-    clf = TFLiteClassifier(model)
+                  keras_probs: np.ndarray, gate: VariantGate,
+                  input_norm: Optional[InputNorm] = None) -> VariantParity:
+    """Score one variant through the runtime's classifier against the Keras probabilities.
+    `windows` are in sensor units; `input_norm` is the bundle's standardisation, if any."""
+    clf = TFLiteClassifier(model, input_norm=input_norm)
     probs = np.concatenate([clf.predict_proba(windows[i:i + SCORE_BATCH])
                             for i in range(0, len(windows), SCORE_BATCH)])
     pred, reference = probs.argmax(axis=1), keras_probs.argmax(axis=1)
@@ -203,14 +206,15 @@ def score_variant(name: str, model: bytes, windows: np.ndarray, y: np.ndarray,
 
 def run_gate(models: Mapping[str, bytes], windows: np.ndarray, y: np.ndarray,
              subjects: Sequence[int], keras_probs: np.ndarray,
-             thresholds: ParityThresholds) -> ParityReport:
+             thresholds: ParityThresholds,
+             input_norm: Optional[InputNorm] = None) -> ParityReport:
     """Score every variant in `models` on the test windows; the report holds each verdict."""
     if len(windows) == 0:
         raise OptionError("the run has no test windows; the parity gate needs held-out "
                           "test-subject windows")
     reference = keras_probs.argmax(axis=1)
     variants = {name: score_variant(name, content, windows, y, keras_probs,
-                                    thresholds.gate(name))
+                                    thresholds.gate(name), input_norm)
                 for name, content in models.items()}
     return ParityReport(n_windows=int(len(windows)),
                         test_subjects=tuple(sorted({int(s) for s in subjects})),

@@ -15,8 +15,9 @@ import numpy as np
 from har_export.bundle_writer import check_out, recommend, write_bundle
 from har_export.c_array import c_array_sources
 from har_export.convert import (DEFAULT_CALIBRATION_SIZE, VARIANTS, calibration_summary,
-                                check_model_io, convert_variants, keras_probabilities,
-                                load_keras_model, representative_indices)
+                                check_model_io, convert_variants, int8_calibration,
+                                keras_probabilities, load_keras_model, representative_indices,
+                                split_input_norm)
 from har_export.errors import InputError, OptionError
 from har_export.parity import ParityReport, ParityThresholds, run_gate
 from har_runtime.bundle import Bundle, BundleError, load_bundle, sha256_file
@@ -124,19 +125,22 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(),
     run = _load_run(run_dir)
     check_model_io(model, run.spec.input_shape, run.spec.num_classes)
     calibration, calib_summary = calibration_windows(run, options.calibration_size, options.seed)
-    models = convert_variants(model, options.variants, calibration)
+    core, norm = split_input_norm(model)
+    models = convert_variants(core, options.variants, int8_calibration(calibration, norm))
     test = run.data.test
     report = run_gate(models, test.x, test.y, test.subject,
-                      keras_probabilities(model, test.x), options.thresholds)
+                      keras_probabilities(model, test.x), options.thresholds, norm)
     extra: Dict[str, bytes] = {}
     if options.c_array:
-        sources = c_array_sources(models["int8"], C_ARRAY_STEM, report.variants["int8"].passed)
+        sources = c_array_sources(models["int8"], C_ARRAY_STEM, report.variants["int8"].passed,
+                                  norm)
         extra = {name: text.encode() for name, text in sources.items()}
     training = training_metadata(run_dir, model_path, run)
     training["calibration"] = calib_summary
     chosen = recommend({n: v.passed for n, v in report.variants.items()}, options.recommend)
     write_bundle(out, spec=run.spec, models=models, report=report, training=training,
-                 recommended=chosen, extra_files=extra, overwrite=options.overwrite)
+                 recommended=chosen, extra_files=extra, overwrite=options.overwrite,
+                 input_norm=norm)
     return ExportResult(out, report, chosen)
 
 
@@ -171,7 +175,7 @@ def verify_bundle(bundle_path, run_dir=None, overrides: Sequence[str] = ()) -> V
     models = {name: info.path.read_bytes() for name, info in bundle.variants.items()}
     test = run.data.test
     report = run_gate(models, test.x, test.y, test.subject,
-                      keras_probabilities(model, test.x), thresholds)
+                      keras_probabilities(model, test.x), thresholds, bundle.input_norm)
     regressions = tuple(n for n in report.failed() if bundle.variants[n].deployable)
     return VerifyResult(bundle, report, regressions)
 

@@ -3,4 +3,4 @@
 This package must never import TensorFlow or Keras: it runs on a Raspberry Pi with only numpy and
 tflite-runtime (or ai-edge-litert).
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"

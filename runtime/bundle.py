@@ -17,12 +17,15 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
+from har_runtime.input_norm import InputNorm, InputNormError
 from har_runtime.interpreter import ModelLoadError, TFLiteClassifier
 from har_runtime.smoothing import SmoothingSettings
 from har_runtime.spec import PreprocessSpec, SpecError
 
-#: The bundle.json layout this runtime reads; writers stamp it, readers refuse any other.
-SCHEMA_VERSION = 1
+#: The bundle.json layout writers stamp. Version 2 added `input_norm` (models take standardised
+#: channels); version 1 bundles (models take sensor units) still load. Readers refuse others.
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 BUNDLE_FILE = "bundle.json"
 #: Tensor dtypes a bundle may declare for a model's input and output.
 TENSOR_DTYPES = ("float32", "int8", "uint8")
@@ -87,6 +90,8 @@ class Bundle:
     training: Mapping[str, Any]
     gate: Mapping[str, Any]
     files: Mapping[str, str]
+    #: Per-channel standardisation every variant expects before its input (None: sensor units).
+    input_norm: Optional[InputNorm] = None
 
     def open(self, variant: Optional[str] = None, interpreter: Optional[str] = None,
              num_threads: int = 1, allow_undeployable: bool = False) -> TFLiteClassifier:
@@ -105,7 +110,8 @@ class Bundle:
         if hashlib.sha256(content).hexdigest() != info.sha256:
             raise BundleError(f"{info.file}: sha256 does not match bundle.json (file changed)")
         try:
-            clf = TFLiteClassifier(content, num_threads=num_threads, interpreter=interpreter)
+            clf = TFLiteClassifier(content, num_threads=num_threads, interpreter=interpreter,
+                                   input_norm=self.input_norm)
         except ModelLoadError as exc:
             raise BundleError(f"{info.file}: {exc}") from None
         _check_classifier(clf, info, self.spec)
@@ -207,10 +213,24 @@ def _read_document(root: Path) -> Dict[str, Any]:
         raise BundleError(f"{doc_path} is not valid JSON: {exc}") from None
     doc = _need(doc, ("schema_version",), BUNDLE_FILE)
     version = doc["schema_version"]
-    if version != SCHEMA_VERSION or isinstance(version, bool):
+    if version not in READABLE_SCHEMAS or isinstance(version, bool):
         raise BundleError(f"bundle schema version {version!r} is not supported "
-                          f"(this runtime reads version {SCHEMA_VERSION})")
-    return _need(doc, _REQUIRED, BUNDLE_FILE)
+                          f"(this runtime reads versions {list(READABLE_SCHEMAS)})")
+    return _need(doc, _REQUIRED + (("input_norm",) if version >= 2 else ()), BUNDLE_FILE)
+
+
+def _input_norm(doc: Dict[str, Any], spec: PreprocessSpec) -> Optional[InputNorm]:
+    data = doc.get("input_norm")
+    if data is None:
+        return None
+    try:
+        norm = InputNorm.from_dict(data)
+    except InputNormError as exc:
+        raise BundleError(f"bundle.json {exc}") from None
+    if norm.channels != len(spec.model_channels):
+        raise BundleError(f"bundle.json input_norm has {norm.channels} channels but the spec "
+                          f"has {len(spec.model_channels)}")
+    return norm
 
 
 def _spec_and_labels(doc: Dict[str, Any]) -> Tuple[PreprocessSpec, Tuple[str, ...]]:
@@ -256,7 +276,8 @@ def load_bundle(path, verify: bool = True) -> Bundle:
     training, gate = doc.get("training") or {}, doc.get("gate") or {}
     if not isinstance(training, dict) or not isinstance(gate, dict):
         raise BundleError("bundle.json training and gate must be JSON objects")
-    return Bundle(path=root, schema_version=SCHEMA_VERSION, spec=spec, labels=labels,
+    return Bundle(path=root, schema_version=doc["schema_version"], spec=spec, labels=labels,
                   variants=MappingProxyType(variants), recommended=recommended,
                   smoothing=smoothing, training=MappingProxyType(training),
-                  gate=MappingProxyType(gate), files=MappingProxyType(dict(files)))
+                  gate=MappingProxyType(gate), files=MappingProxyType(dict(files)),
+                  input_norm=_input_norm(doc, spec))

@@ -16,6 +16,8 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
+from har_runtime.input_norm import InputNorm
+
 #: Interpreter packages in the order tried when none is named.
 INTERPRETERS: Tuple[str, ...] = ("tflite_runtime", "ai_edge_litert", "tensorflow")
 #: Environment variable that names the interpreter when the caller does not.
@@ -121,13 +123,15 @@ class TFLiteClassifier:
     `model` is a .tflite path or the model's bytes. Integer (int8/uint8) input and output
     tensors are handled here: inputs are quantised with the tensor's own scale and zero point,
     outputs dequantised, so callers always pass float32 windows and get float32 probabilities.
+    `input_norm` (from the bundle) standardises each channel before the model sees it; callers
+    still pass windows in sensor units.
 
     Per call: `predict_proba` = `set_input` + `invoke_raw` + `get_output`. Benchmarks can call
     `set_input` once and time `invoke_raw` alone to measure the bare interpreter.
     """
 
     def __init__(self, model: ModelSource, num_threads: int = 1,
-                 interpreter: Optional[str] = None):
+                 interpreter: Optional[str] = None, input_norm: Optional[InputNorm] = None):
         if int(num_threads) < 1:
             raise ValueError("num_threads must be >= 1")
         self.interpreter_name, factory = resolve_interpreter(interpreter)
@@ -149,14 +153,15 @@ class TFLiteClassifier:
         self.input_quantization = _quant(inputs[0])
         self.output_quantization = _quant(outputs[0])
         self._in_index, self._out_index = inputs[0]["index"], outputs[0]["index"]
+        if input_norm is not None and input_norm.channels != self.input_shape[1]:
+            raise ModelLoadError(f"input_norm has {input_norm.channels} channels but the model "
+                                 f"takes {self.input_shape[1]}")
+        self.input_norm = input_norm
         self._buffers(int(in_shape[0]))
         if self.input_quantization is not None:
-            # 0-d arrays rather than numpy scalars: ufuncs take them without a conversion.
-            info = np.iinfo(self.input_dtype)
-            self._in_lo = np.array(info.min, np.float32)
-            self._in_hi = np.array(info.max, np.float32)
-            self._in_scale = np.array(self.input_quantization[0], np.float32)
-            self._in_zero = np.array(self.input_quantization[1], np.float32)
+            self._input_affine(input_norm)
+        elif input_norm is not None:
+            self._norm_mean, self._norm_std = input_norm.arrays()
         if self.output_quantization is not None:
             # Dequantisation as a 256-entry table indexed by the raw byte: one numpy call per
             # batch instead of three, with values identical to scale * (q - zero_point).
@@ -164,11 +169,28 @@ class TFLiteClassifier:
             levels = np.arange(256, dtype=np.uint8).view(self.output_dtype).astype(np.float32)
             self._out_table = (levels - np.float32(zero)) * np.float32(scale)
 
+    def _input_affine(self, norm: Optional[InputNorm]) -> None:
+        """Constants of the float -> integer input step, `q = x * mul + add` when standardising
+        (the standardisation folded into the quantisation: same number of numpy calls) and
+        `q = x / scale + zero` otherwise."""
+        # 0-d arrays rather than numpy scalars: ufuncs take them without a conversion.
+        info = np.iinfo(self.input_dtype)
+        self._in_lo = np.array(info.min, np.float32)
+        self._in_hi = np.array(info.max, np.float32)
+        scale, zero = self.input_quantization
+        self._in_scale = np.array(scale, np.float32)
+        self._in_zero = np.array(zero, np.float32)
+        if norm is not None:
+            mean, std = (np.asarray(v, np.float64) for v in (norm.mean, norm.std))
+            self._in_mul = (1.0 / (std * scale)).astype(np.float32)
+            self._in_add = (zero - mean / (std * scale)).astype(np.float32)
+
     def _buffers(self, batch: int) -> None:
-        """Reusable per-batch-size buffers for input quantisation."""
+        """Reusable per-batch-size buffers for input standardisation and quantisation."""
         self._batch = batch
-        if self.input_quantization is not None:
+        if self.input_quantization is not None or self.input_norm is not None:
             self._scratch = np.empty((batch,) + self.input_shape, np.float32)
+        if self.input_quantization is not None:
             self._quantised = np.empty((batch,) + self.input_shape, self.input_dtype)
 
     @staticmethod
@@ -206,11 +228,18 @@ class TFLiteClassifier:
         if n != self._batch:
             self._resize(n)
         if self.input_quantization is None:
+            if self.input_norm is not None:
+                x = np.subtract(x, self._norm_mean, out=self._scratch)
+                np.divide(x, self._norm_std, out=x)
             self._interp.set_tensor(self._in_index, np.ascontiguousarray(x))
             return n
         q = self._scratch
-        np.divide(x, self._in_scale, out=q)
-        np.add(q, self._in_zero, out=q)
+        if self.input_norm is not None:
+            np.multiply(x, self._in_mul, out=q)
+            np.add(q, self._in_add, out=q)
+        else:
+            np.divide(x, self._in_scale, out=q)
+            np.add(q, self._in_zero, out=q)
         # Clamping before rounding equals clamping after (the bounds are integers) and lets
         # rint write the integer buffer directly; maximum/minimum cost a third of np.clip.
         np.maximum(q, self._in_lo, out=q)

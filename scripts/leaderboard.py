@@ -1,7 +1,7 @@
 """Train, export and score every leaderboard row, then write docs/RESULTS.md.
 
     python scripts/leaderboard.py [--quick] [--seeds 5] [--rows all|ROW,...] [--out FILE]
-                                  [--runtime-python PATH] [--work DIR] [--fresh]
+                                  [--runtime-python PATH] [--work DIR] [--fresh | --reexport]
 
 For each row (task x channels x preset, see leaderboard_rows.py) and seed: `har_train.fit.train`
 writes a run folder, `har_export.pipeline.export_model` converts it (float32 + int8, behind the
@@ -9,7 +9,8 @@ parity gate), and leaderboard_score.py scores both TFLite files through har_runt
 TFLiteClassifier in a separate process (normally the runtime venv's Python with tflite-runtime)
 on the run's test-subject windows. Each (row, seed) result is saved as WORK/ROW/sSEED/record.json
 and reused on the next invocation unless --fresh, so rows and seeds can be added in several
-runs; the report is always built from every saved record of the chosen rows.
+runs; the report is always built from every saved record of the chosen rows. --reexport keeps
+the trained models and repeats export + scoring (what an exporter change needs).
 
 --quick: synthetic data, 2 epochs, 1 seed, rows seed-body and har6-acc, report in WORK: the
 whole path in about two minutes (CI). Exit codes: 0 ok, 2 usage, 3 bad options, 5 scoring failed.
@@ -78,10 +79,24 @@ def score_in_runtime(python: str, bundle: Path, x: np.ndarray, folder: Path) -> 
     return json.loads(out.read_text())
 
 
+def export_and_score(folder: Path, config, recordings, runtime_python: str):
+    """Export FOLDER/run's model (float32 + int8, parity gate) and score both files in the
+    runtime; returns (spec, test windows, scores, seconds taken by each step)."""
+    from har_export.pipeline import ExportOptions, export_model
+
+    start = time.monotonic()
+    export_model(folder / "run" / "model.keras", folder / "bundle",
+                 ExportOptions(variants=("float32", "int8"), overwrite=True))
+    exported = time.monotonic()
+    spec, test = test_windows(config, recordings)
+    scores = score_in_runtime(runtime_python, folder / "bundle", test.x, folder)
+    return spec, test, scores, {"export": exported - start,
+                                "score": time.monotonic() - exported}
+
+
 def run_one(row: Row, seed: int, folder: Path, data: str, recordings, runtime_python: str,
             epochs: Optional[int]) -> Dict[str, Any]:
     """Train, export and score one (row, seed); returns its record."""
-    from har_export.pipeline import ExportOptions, export_model
     from har_train.fit import train
     from har_train.presets import make_config
 
@@ -89,28 +104,38 @@ def run_one(row: Row, seed: int, folder: Path, data: str, recordings, runtime_py
     config = make_config(row.preset, options)
     start = time.monotonic()
     result = train(config, folder / "run", overwrite=True, recordings=recordings)
-    trained = time.monotonic()
-    export_model(folder / "run" / "model.keras", folder / "bundle",
-                 ExportOptions(variants=("float32", "int8"), overwrite=True))
-    exported = time.monotonic()
-    spec, test = test_windows(config, recordings)
-    scores = score_in_runtime(runtime_python, folder / "bundle", test.x, folder)
-    seconds = {"train": trained - start, "export": exported - trained,
-               "score": time.monotonic() - exported}
+    trained = time.monotonic() - start
+    spec, test, scores, seconds = export_and_score(folder, config, recordings, runtime_python)
     m = result.metrics
     extra = {"config": config.to_dict(), "model": m["model"], "params": m["params"],
              "epochs_run": m["epochs_run"], "best_epoch": m["best_epoch"],
              "val": {k: m["val"][k] for k in ("accuracy", "macro_f1")},
              "keras_test": {k: m["test"][k] for k in ("accuracy", "macro_f1")},
              "versions": json.loads((folder / "run" / "versions.json").read_text()),
-             "test_subjects": sorted({int(v) for v in test.subject}), "seconds": seconds,
-             "command": invocation()}
+             "test_subjects": sorted({int(v) for v in test.subject}),
+             "seconds": dict(seconds, train=trained), "command": invocation()}
     return make_record(row, seed, spec.labels, test.y, scores, extra)
 
 
+def reexport_one(row: Row, folder: Path, record: Mapping[str, Any], recordings,
+                 runtime_python: str) -> Dict[str, Any]:
+    """Export and score a saved run again with today's exporter, keeping its training."""
+    from har_train.fit import TrainConfig
+
+    config = TrainConfig(**record["config"])
+    spec, test, scores, seconds = export_and_score(folder, config, recordings, runtime_python)
+    kept = {k: v for k, v in record.items()
+            if k not in ("row", "seed", "labels", "n_test", "variants", "parity")}
+    kept["seconds"] = dict(record["seconds"], **seconds)
+    kept["exported_by"] = invocation()
+    return make_record(row, record["seed"], spec.labels, test.y, scores, kept)
+
+
 def collect(rows: Sequence[Row], seeds: Sequence[int], work: Path, data: str,
-            runtime_python: str, epochs: Optional[int], fresh: bool) -> None:
-    """Make sure WORK holds a record for every (row, seed), computing the missing ones."""
+            runtime_python: str, epochs: Optional[int], fresh: bool,
+            reexport: bool = False) -> None:
+    """Make sure WORK holds a record for every (row, seed), computing the missing ones; with
+    `reexport`, export and score the saved runs again (training is kept)."""
     from har_train.sources import load_recordings
 
     recordings = None
@@ -118,13 +143,18 @@ def collect(rows: Sequence[Row], seeds: Sequence[int], work: Path, data: str,
         for seed in seeds:
             folder = work / row.key / f"s{seed}"
             record_path = folder / "record.json"
-            if record_path.exists() and not fresh:
+            old = json.loads(record_path.read_text()) if record_path.exists() else None
+            if old is not None and not fresh and not reexport:
                 click.echo(f"{row.key} seed {seed}: reusing {record_path}")
                 continue
             recordings = recordings if recordings is not None else load_recordings(data)
             folder.mkdir(parents=True, exist_ok=True)
-            click.echo(f"{row.key} seed {seed}: training {row.preset} ...")
-            record = run_one(row, seed, folder, data, recordings, runtime_python, epochs)
+            if old is not None and reexport and (folder / "run" / "model.keras").is_file():
+                click.echo(f"{row.key} seed {seed}: exporting the saved run again ...")
+                record = reexport_one(row, folder, old, recordings, runtime_python)
+            else:
+                click.echo(f"{row.key} seed {seed}: training {row.preset} ...")
+                record = run_one(row, seed, folder, data, recordings, runtime_python, epochs)
             record_path.write_text(json.dumps(record, indent=1) + "\n")
             i8 = record["variants"]["int8"]
             click.echo(f"{row.key} seed {seed}: int8 acc {i8['accuracy']:.4f} macro-F1 "
@@ -161,7 +191,8 @@ def report_context(records, command: str, data: str, full_seeds: int, wall: Opti
 
 def _commands(records, command: str) -> List[str]:
     """The invocations that produced the records, then this one, then the one-seed recipe."""
-    made = sorted({r.get("command", "") for r in records} - {"", command})
+    made = sorted({r.get(key, "") for r in records for key in ("command", "exported_by")}
+                  - {"", command})
     recipe = (f"har-train fit --preset {ROWS['har6-acc'].preset}   "
               "# the har6-acc row's recipe, one seed")
     return made + [command, recipe]
@@ -180,11 +211,13 @@ def _commands(records, command: str) -> List[str]:
 @click.option("--runtime-python", default=sys.executable, show_default=True,
               help="Python that scores the TFLite files (the runtime venv's, with tflite-runtime).")
 @click.option("--fresh", is_flag=True, help="Recompute records that already exist.")
+@click.option("--reexport", is_flag=True, help="Keep the saved training runs; export and score "
+              "them again (after an exporter change). Missing runs are trained.")
 @click.option("--note", help="Sentence added where rows have fewer seeds than a full run.")
 @click.option("--report-only", is_flag=True, help="Train nothing: write the report from the "
               "records already in WORK.")
 def main(quick: bool, seeds: Optional[int], rows_text: Optional[str], out: Optional[Path],
-         work: Path, runtime_python: str, fresh: bool, note: Optional[str],
+         work: Path, runtime_python: str, fresh: bool, reexport: bool, note: Optional[str],
          report_only: bool) -> None:
     """Train, export and score the leaderboard rows; write the results report."""
     try:
@@ -198,7 +231,7 @@ def main(quick: bool, seeds: Optional[int], rows_text: Optional[str], out: Optio
     start = time.monotonic()
     if not report_only:
         collect(rows, range(n_seeds), work, data, runtime_python,
-                QUICK_EPOCHS if quick else None, fresh)
+                QUICK_EPOCHS if quick else None, fresh, reexport)
     records = load_records(rows, work, data)
     if not records:
         raise BadOptions(f"no records for rows {[r.key for r in rows]} in {work}")

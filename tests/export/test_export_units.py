@@ -10,6 +10,7 @@ from har_export.convert import describe_conversion_error, parse_variants, repres
 from har_export.errors import InputError, OptionError
 from har_export.parity import ParityThresholds, VariantGate, format_table, macro_f1, run_gate
 from har_export.pipeline import calibration_windows
+from har_runtime.bundle import load_bundle
 from har_runtime.interpreter import TFLiteClassifier
 from har_train.dataset import RunData, SplitData, WindowSet, make_spec
 from har_train.splits import SubjectSplit
@@ -107,15 +108,22 @@ def _golden_windows():
         return data["x"], data["probs_float32"]
 
 
+def _golden_norm():
+    """The golden bundle's input standardisation (its models take standardised channels)."""
+    return load_bundle(GOLDEN / "bundle").input_norm
+
+
 def test_gate_scores_against_the_reference_probabilities():
     x, probs = _golden_windows()
     y = probs.argmax(1)
     model = (GOLDEN / "bundle" / "model_float32.tflite").read_bytes()
-    same = run_gate({"float32": model}, x, y, np.zeros(len(y)), probs, ParityThresholds())
+    norm = _golden_norm()
+    same = run_gate({"float32": model}, x, y, np.zeros(len(y)), probs, ParityThresholds(), norm)
     assert same.passed and same.variants["float32"].agreement == 1.0
     assert same.variants["float32"].max_abs_diff < 1e-5
     shifted = np.roll(probs, 1, axis=1)  # a reference that disagrees everywhere
-    other = run_gate({"float32": model}, x, y, np.zeros(len(y)), shifted, ParityThresholds())
+    other = run_gate({"float32": model}, x, y, np.zeros(len(y)), shifted, ParityThresholds(),
+                     norm)
     assert not other.passed and other.failed() == ("float32",)
     assert other.variants["float32"].accuracy_drop < 0  # the reference is worse than TFLite
     assert "FAIL: agreement 0 (needs >= 1)" in format_table(other)
@@ -125,16 +133,16 @@ def test_gate_scores_against_the_reference_probabilities():
 
 def test_accuracy_drop_is_reference_accuracy_minus_variant_accuracy():
     x, probs = _golden_windows()
-    model = (GOLDEN / "bundle" / "model_int8.tflite").read_bytes()
-    y = TFLiteClassifier(model).predict(x)
-    reference = probs.copy()
+    model, norm = (GOLDEN / "bundle" / "model_int8.tflite").read_bytes(), _golden_norm()
+    y = TFLiteClassifier(model, input_norm=norm).predict(x)
+    reference = np.eye(probs.shape[1], dtype=np.float32)[y]
     wrong = (y[0] + 1) % probs.shape[1]
     reference[0] = 0.0
     reference[0, wrong] = 1.0
     y[0] = wrong  # the reference is right on every window, int8 on all but the first
     gate = ParityThresholds(int8=VariantGate(min_agreement=0.0, max_accuracy_drop=0.05))
-    report = run_gate({"int8": model}, x, y, [1], reference, gate)
+    report = run_gate({"int8": model}, x, y, [1], reference, gate, norm)
     assert report.variants["int8"].accuracy_drop == pytest.approx(1 / len(x))
     assert report.failed() == ("int8",)
     loose = ParityThresholds(int8=VariantGate(min_agreement=0.0, max_accuracy_drop=0.1))
-    assert run_gate({"int8": model}, x, y, [1], reference, loose).passed
+    assert run_gate({"int8": model}, x, y, [1], reference, loose, norm).passed

@@ -15,14 +15,20 @@ import numpy as np
 DATA = "synthetic:0"
 
 
-def tiny_model(input_shape, num_classes: int, seed: int = 0):
-    """Two strided 1-D convolutions, global average pooling, softmax."""
+def tiny_model(input_shape, num_classes: int, seed: int = 0, norm_stats=None):
+    """Two strided 1-D convolutions, global average pooling, softmax; with `norm_stats`
+    (mean, variance) a per-channel `Normalization` opens it, as in every har-train model."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
 
     keras.utils.set_random_seed(seed)
     inputs = keras.Input(shape=input_shape, name="windows")
-    x = keras.layers.Conv1D(8, 5, strides=2, activation="relu", name="conv1")(inputs)
+    x = inputs
+    if norm_stats is not None:
+        mean, var = norm_stats
+        x = keras.layers.Normalization(axis=-1, mean=list(mean), variance=list(var),
+                                       name="normalize")(x)
+    x = keras.layers.Conv1D(8, 5, strides=2, activation="relu", name="conv1")(x)
     # 5 x 8 x 32 = 1280 weights: over the converter's 1024-element floor for dynamic-range
     # quantisation, so the "dynamic" variant really holds int8 weights.
     x = keras.layers.Conv1D(32, 5, strides=2, activation="relu", name="conv2")(x)
@@ -32,8 +38,9 @@ def tiny_model(input_shape, num_classes: int, seed: int = 0):
 
 
 def make_tiny_run(run_dir, epochs: int = 30, seed: int = 0, window: int = 128, hop: int = 64,
-                  model=None) -> Path:
-    """Train the tiny model (or save `model` untrained) and write a complete run folder."""
+                  model=None, normalize: bool = True) -> Path:
+    """Train the tiny model (or save `model` untrained) and write a complete run folder.
+    `normalize=False` leaves out the Normalization layer (a model that takes sensor units)."""
     import keras
 
     from har_train.dataset import build_split_data, fingerprint, make_spec
@@ -47,7 +54,9 @@ def make_tiny_run(run_dir, epochs: int = 30, seed: int = 0, window: int = 128, h
     split = default_split([r.subject for r in recordings], seed=seed)
     data = build_split_data(recordings, spec, split)
     if model is None:
-        model = tiny_model(spec.input_shape, spec.num_classes, seed)
+        flat = data.train.x.reshape(-1, data.train.x.shape[-1]).astype(np.float64)
+        stats = (flat.mean(axis=0), flat.var(axis=0)) if normalize else None
+        model = tiny_model(spec.input_shape, spec.num_classes, seed, stats)
         model.compile(optimizer=keras.optimizers.Adam(1e-2),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         model.fit(data.train.x, data.train.y, epochs=epochs, batch_size=32, verbose=0,
