@@ -147,6 +147,17 @@ def test_quick_run_writes_a_report_from_the_whole_pipeline(tmp_path):
     again = CliRunner().invoke(main, ["--quick", "--rows", "har6-acc", "--work",
                                       str(tmp_path / "work"), "--out", str(out)])
     assert "reusing" in again.output
+    folder = tmp_path / "work" / "quick" / "har6-acc" / "s0"
+    trained = (folder / "run" / "model.keras").stat().st_mtime_ns
+    redo = CliRunner().invoke(main, ["--quick", "--rows", "har6-acc", "--work",
+                                     str(tmp_path / "work"), "--out", str(out), "--reexport"])
+    assert redo.exit_code == 0, redo.output
+    assert "exporting the saved run again" in redo.output and "training" not in redo.output
+    redone = json.loads((folder / "record.json").read_text())
+    assert (folder / "run" / "model.keras").stat().st_mtime_ns == trained
+    assert redone["seconds"]["train"] == record["seconds"]["train"]
+    assert "--reexport" in redone["exported_by"] and redone["config"] == record["config"]
+    assert redone["variants"]["int8"]["size_bytes"] > 0
 
 
 def test_unknown_row_exits_3():
