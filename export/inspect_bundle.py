@@ -26,6 +26,14 @@ def _parity(parity: Mapping[str, Any]) -> str:
             f" -> {verdict}")
 
 
+def _input_norm(bundle: Bundle) -> str:
+    norm = bundle.input_norm
+    if norm is None:
+        return "input norm  none: the models take sensor units"
+    return "input norm  (x - mean) / std per channel: " + ", ".join(
+        f"{c} {m:.4g}/{s:.4g}" for c, m, s in zip(bundle.spec.model_channels, norm.mean, norm.std))
+
+
 def describe_bundle(bundle: Bundle) -> str:
     """Labels, preprocessing, smoothing, training origin and every variant's I/O, ops and parity."""
     spec, training = bundle.spec, bundle.training
@@ -38,6 +46,7 @@ def describe_bundle(bundle: Bundle) -> str:
         f"channels    {', '.join(spec.channels)} (acc in {spec.acc_unit}, gyro in "
         f"{spec.gyro_unit}); acc mode {spec.acc_mode} -> model input "
         f"{', '.join(spec.model_channels)}",
+        _input_norm(bundle),
         "smoothing   " + ", ".join(f"{k}={v}" for k, v in bundle.smoothing.to_dict().items()),
         f"training    data {training.get('data')}, seed {training.get('seed')}, fingerprint "
         f"{str(training.get('data_fingerprint'))[:16]}, run {training.get('run_dir')}",

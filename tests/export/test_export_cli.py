@@ -74,7 +74,8 @@ def test_inspect_shows_labels_io_ops_and_parity(converted):
     result = run_cli("inspect", out)
     assert result.exit_code == EXIT_OK, result.output
     for text in ("0=walking", "int8[Nx128x3] scale=", "CONV_2D x2", "recommended int8",
-                 "agreement", "window 128 samples (2.56 s)"):
+                 "agreement", "window 128 samples (2.56 s)",
+                 "input norm  (x - mean) / std per channel: acc_x "):
         assert text in result.output
 
 
