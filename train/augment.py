@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -93,15 +93,22 @@ def augment_batch(x: np.ndarray, rng: np.random.Generator, config: AugmentConfig
 
 
 class WindowFeeder(keras.utils.PyDataset):
-    """Shuffled, optionally augmented batches of (x, one-hot y[, sample weight]) per epoch."""
+    """Shuffled, optionally augmented batches of (x, target y[, sample weight]) per epoch.
+
+    The target is the one-hot label, or with `soft_targets` = (probabilities (n, K), weight w)
+    `(1 - w) * one-hot + w * probabilities` (distillation, see har_train.distill).
+    """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int,
                  seed: int, channel_names: Sequence[str],
-                 config: AugmentConfig = NO_AUGMENT, sample_weight: Optional[np.ndarray] = None):
+                 config: AugmentConfig = NO_AUGMENT, sample_weight: Optional[np.ndarray] = None,
+                 soft_targets: Optional[Tuple[np.ndarray, float]] = None):
         super().__init__()
         if len(x) == 0:
             raise ValueError("no training windows to feed")
-        self.x, self.y, self.w = x, y, sample_weight
+        if soft_targets is not None and np.shape(soft_targets[0]) != (len(x), num_classes):
+            raise ValueError("soft targets must be (windows, classes)")
+        self.x, self.y, self.w, self.soft = x, y, sample_weight, soft_targets
         self.num_classes, self.batch_size, self.seed = num_classes, batch_size, seed
         self.config = config
         self.groups = triads(channel_names)
@@ -122,6 +129,9 @@ class WindowFeeder(keras.utils.PyDataset):
             rng = np.random.default_rng([self.seed, self.epoch, index, 1])
             x = augment_batch(x, rng, self.config, self.groups, self.channel_std)
         y = np.eye(self.num_classes, dtype=np.float32)[self.y[rows]]
+        if self.soft is not None:
+            probs, weight = self.soft
+            y = ((1.0 - weight) * y + weight * probs[rows]).astype(np.float32)
         if self.w is None:
             return x, y
         return x, y, self.w[rows].astype(np.float32)

@@ -92,6 +92,14 @@ def cli() -> None:
 @click.option("--train-hop", type=click.IntRange(min=1), help="Cut training windows every N "
               "samples instead of the spec's hop (more overlapping windows; validation, test "
               "and the device keep the spec's hop). Must not exceed the hop.")
+@click.option("--teacher", multiple=True, type=click.Path(path_type=str),
+              help="Distil from this run folder (repeat for an ensemble): its softmax on the "
+              "training windows is mixed into the labels. Same preprocessing as the student, and "
+              "it must not have trained on the student's validation or test subjects; with "
+              "--kfold, a k-fold folder of the same k.")
+@click.option("--distill-weight", type=click.FloatRange(0, 1, min_open=True),
+              help="Share of the teacher in each target (the rest is the one-hot label). "
+              "[default: 0.5]")
 @click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True))
 @click.option("--patience", type=click.IntRange(min=1), help="Early-stopping patience (epochs).")
 @click.option("--val-subjects", callback=_parse_subjects,

@@ -79,6 +79,9 @@ class TrainConfig:
     scale_sigma: float = 0.05
     jitter_sigma: float = 0.05
     class_weight: bool = False
+    #: Run folders whose mean softmax is mixed into the labels (har_train.distill); () for none.
+    teacher: Tuple[str, ...] = ()
+    distill_weight: float = 0.5
     val_subjects: Optional[Tuple[int, ...]] = None
     n_val: int = DEFAULT_N_VAL
     split_seed: int = 0
@@ -100,8 +103,11 @@ class TrainConfig:
                               f"got {self.train_hop!r}")
         if not 0.0 <= self.label_smoothing < 1.0 or self.weight_decay < 0:
             raise ConfigError("label_smoothing must be in [0, 1) and weight_decay >= 0")
+        if not 0.0 < self.distill_weight <= 1.0:
+            raise ConfigError(f"distill_weight must be in (0, 1], got {self.distill_weight!r}")
         if self.val_subjects is not None:
             object.__setattr__(self, "val_subjects", tuple(int(s) for s in self.val_subjects))
+        object.__setattr__(self, "teacher", tuple(str(t) for t in self.teacher))
         object.__setattr__(self, "model_options", _option_pairs(self.model_options))
 
     def to_dict(self) -> Dict[str, Any]:
@@ -294,8 +300,14 @@ def _fit(config: TrainConfig, data: SplitData, spec, out: Path, augment):
     model = build_model(config.model, spec, mean, var, **dict(config.model_options))
     weights = (class_sample_weights(data.train.y, spec.num_classes)
                if config.class_weight else None)
+    soft = None
+    if config.teacher:
+        from har_train.distill import teacher_probabilities
+
+        soft = (teacher_probabilities(config.teacher, spec, data.split, data.train.x),
+                config.distill_weight)
     feeder = WindowFeeder(data.train.x, data.train.y, spec.num_classes, config.batch_size,
-                          config.seed, spec.model_channels, augment, weights)
+                          config.seed, spec.model_channels, augment, weights, soft)
     _compile(model, config, len(feeder))
     val_y = np.eye(spec.num_classes, dtype=np.float32)[data.val.y]
     history = model.fit(feeder, validation_data=(data.val.x, val_y), epochs=config.epochs,
@@ -358,6 +370,11 @@ def train(config: TrainConfig, out_dir, overwrite: bool = False,
     check_out_dir(out_dir, overwrite)
     keras.utils.set_random_seed(config.seed)
     recordings, spec, data = _load_data(config, recordings)
+    if config.teacher:
+        from har_train.distill import check_teacher
+
+        for teacher in config.teacher:
+            check_teacher(teacher, spec, data.split)
     out = prepare_out_dir(out_dir, overwrite)
     _write_inputs(out, config, spec, data, recordings)
     print(f"training {config.model} on {len(data.train)} windows (subjects "
@@ -378,14 +395,17 @@ def cross_validate(config: TrainConfig, k: int, out_dir, overwrite: bool = False
     """Leave-subjects-out k-fold over the non-test subjects: one run folder per fold.
 
     Reports validation accuracy per fold (the test subjects stay out of every choice);
-    writes kfold.json with the per-fold figures, mean and standard deviation.
+    writes kfold.json with the per-fold figures, mean and standard deviation. Teachers
+    (`config.teacher`) must be k-fold folders of the same k: fold i learns from their fold i.
     """
+    from har_train.distill import fold_teachers
     from har_train.sources import load_recordings
 
     if config.val_subjects is not None:
         raise ConfigError("k-fold picks the validation subjects itself; drop val_subjects "
                           "(--val-subjects)")
     check_out_dir(out_dir, overwrite)
+    teachers = [fold_teachers(config.teacher, k, i) for i in range(1, k + 1)]
     recordings = load_recordings(config.data)
     try:
         splits = kfold_splits(subjects_of(recordings), k, seed=config.split_seed)
@@ -393,9 +413,9 @@ def cross_validate(config: TrainConfig, k: int, out_dir, overwrite: bool = False
         raise ConfigError(str(exc)) from None
     out = prepare_out_dir(out_dir, overwrite)
     folds = []
-    for i, split in enumerate(splits, start=1):
+    for i, (split, teacher) in enumerate(zip(splits, teachers), start=1):
         print(f"fold {i}/{k}: validation subjects {list(split.val)}")
-        fold_config = config.replace(val_subjects=split.val)
+        fold_config = config.replace(val_subjects=split.val, teacher=teacher)
         folds.append(train(fold_config, out / f"fold{i}", recordings=recordings))
     result = KFoldResult(out, tuple(folds))
     summary = {"k": k, "val_accuracy": result.val_accuracies, "mean": result.mean,

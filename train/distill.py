@@ -1,0 +1,106 @@
+"""Knowledge distillation: soft targets from a teacher ensemble of saved har-train runs.
+
+A small int8 model trained alone lands on a different sitting/standing boundary with every
+seed; the mean softmax of several runs (the teacher) is steadier. Each training window's target
+becomes `(1 - w) * one-hot label + w * teacher probabilities`, so the student learns the
+ensemble's confidence as well as the label.
+
+The teacher's probabilities are computed once on the training windows as stored (before the
+batch augmentation, which is a few degrees of rotation and a few percent of gain and noise):
+the targets stay deterministic and training does not run the teachers every batch.
+
+Every teacher must share the student's preprocessing exactly and must not have trained on the
+student's validation or test subjects: a teacher that saw them would leak those subjects into
+the student's model selection or its score.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from har_runtime.spec import PreprocessSpec, SpecError
+from har_train.fit import ConfigError
+from har_train.splits import SubjectSplit
+
+
+def _teacher_files(run: Path):
+    """(spec, training subjects) of a teacher run folder, or ConfigError naming the problem."""
+    try:
+        spec = PreprocessSpec.from_json((run / "spec.json").read_text())
+        trained_on = SubjectSplit.from_dict(json.loads((run / "config.json").read_text())
+                                            ["split"]).train
+    except FileNotFoundError as exc:
+        raise ConfigError(f"teacher {run} is not a har-train run folder: "
+                          f"{Path(exc.filename).name} is missing") from None
+    except (ValueError, KeyError, TypeError, SpecError) as exc:
+        raise ConfigError(f"teacher {run}: unreadable spec.json/config.json ({exc})") from None
+    if not (run / "model.keras").is_file():
+        raise ConfigError(f"teacher {run} has no model.keras")
+    return spec, set(int(s) for s in trained_on)
+
+
+def check_teacher(run_dir, spec: PreprocessSpec, split: SubjectSplit) -> Path:
+    """The teacher run folder, after checking it fits the student's spec and split."""
+    run = Path(run_dir)
+    teacher_spec, trained_on = _teacher_files(run)
+    if teacher_spec != spec:
+        raise ConfigError(f"teacher {run} was trained with other preprocessing than the student "
+                          "(task, channels, acc mode, window and rate must all match)")
+    leaked = sorted(trained_on & (set(split.val) | set(split.test)))
+    if leaked:
+        raise ConfigError(f"teacher {run} trained on subjects {leaked}, which are the student's "
+                          "validation or test subjects; use a teacher with the same split "
+                          "(for --kfold, a k-fold folder of the same k)")
+    return run
+
+
+def _load_teacher_model(run: Path, spec: PreprocessSpec):
+    import keras
+
+    try:
+        model = keras.saving.load_model(run / "model.keras", safe_mode=True, compile=False)
+    except Exception as exc:  # a corrupt or hostile file: report it, never run its code
+        raise ConfigError(f"teacher {run}/model.keras cannot be loaded "
+                          f"({type(exc).__name__}: {str(exc)[:200]})") from None
+    expected = (tuple(spec.input_shape), (spec.num_classes,))
+    got = (tuple(model.inputs[0].shape[1:]), tuple(model.outputs[0].shape[1:]))
+    if got != expected:
+        raise ConfigError(f"teacher {run}/model.keras maps {got[0]} -> {got[1]}, the student "
+                          f"needs {expected[0]} -> {expected[1]}")
+    return model
+
+
+def teacher_probabilities(run_dirs: Sequence[str], spec: PreprocessSpec, split: SubjectSplit,
+                          x: np.ndarray) -> np.ndarray:
+    """Mean softmax of the teacher runs on windows `x`: float32 (n, num_classes), rows sum to 1."""
+    runs = [check_teacher(r, spec, split) for r in run_dirs]
+    total = np.zeros((len(x), spec.num_classes), dtype=np.float64)
+    for run in runs:
+        probs = np.asarray(_load_teacher_model(run, spec).predict(x, batch_size=512, verbose=0),
+                           dtype=np.float64)
+        if not np.all(np.isfinite(probs)):
+            raise ConfigError(f"teacher {run}/model.keras gives non-finite outputs")
+        total += probs
+    mean = total / len(runs)
+    return (mean / mean.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def fold_teachers(run_dirs: Sequence[str], k: int, fold: int) -> tuple:
+    """The teachers for fold `fold` (1-based) of a k-fold run: each teacher must be a k-fold
+    folder of the same k (its fold{fold} split matches the student's fold)."""
+    teachers = []
+    for run_dir in run_dirs:
+        root = Path(run_dir)
+        try:
+            teacher_k = json.loads((root / "kfold.json").read_text())["k"]
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            raise ConfigError(f"with --kfold, teacher {root} must be a k-fold folder "
+                              "(har-train fit --kfold, with kfold.json)") from None
+        if teacher_k != k:
+            raise ConfigError(f"teacher {root} is a {teacher_k}-fold folder; the student runs "
+                              f"{k} folds")
+        teachers.append(str(root / f"fold{fold}"))
+    return tuple(teachers)
