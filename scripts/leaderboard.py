@@ -94,26 +94,62 @@ def export_and_score(folder: Path, config, recordings, runtime_python: str):
                                 "score": time.monotonic() - exported}
 
 
-def run_one(row: Row, seed: int, folder: Path, data: str, recordings, runtime_python: str,
-            epochs: Optional[int]) -> Dict[str, Any]:
-    """Train, export and score one (row, seed); returns its record."""
+def _finished(run_dir: Path, config) -> bool:
+    """Whether RUN_DIR holds a finished run of exactly `config` (so it can be reused)."""
+    from dataclasses import fields
+
+    from har_train.fit import TrainConfig
+
+    try:
+        stored = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    known = {f.name for f in fields(TrainConfig)}
+    try:
+        same = TrainConfig(**{k: v for k, v in stored.items() if k in known}) == config
+    except (TypeError, ValueError):
+        return False
+    return same and (run_dir / "metrics.json").is_file() and (run_dir / "model.keras").is_file()
+
+
+def train_row_model(row: Row, config, folder: Path, recordings, reuse: bool) -> Dict[str, Any]:
+    """Train the row's model for `config` into FOLDER/run and return its metrics. An ensemble
+    row trains its members into FOLDER/member<j> (finished ones are reused when `reuse`), then
+    merges them with `har-train ensemble`'s function."""
+    from har_train.ensemble import merge_runs
     from har_train.fit import train
+
+    if row.members == 1:
+        return train(config, folder / "run", overwrite=True, recordings=recordings).metrics
+    members = []
+    for j, seed in enumerate(row.member_seeds(config.seed)):
+        member, run_dir = config.replace(seed=seed), folder / f"member{j}"
+        if not (reuse and _finished(run_dir, member)):
+            train(member, run_dir, overwrite=True, recordings=recordings)
+        members.append(run_dir)
+    return merge_runs(members, folder / "run", overwrite=True).metrics
+
+
+def run_one(row: Row, seed: int, folder: Path, data: str, recordings, runtime_python: str,
+            epochs: Optional[int], reuse: bool = True) -> Dict[str, Any]:
+    """Train, export and score one (row, seed); returns its record."""
     from har_train.presets import make_config
 
     options = dict(row.train_options(), seed=seed, data=data, epochs=epochs)
     config = make_config(row.preset, options)
     start = time.monotonic()
-    result = train(config, folder / "run", overwrite=True, recordings=recordings)
+    m = train_row_model(row, config, folder, recordings, reuse)
     trained = time.monotonic() - start
     spec, test, scores, seconds = export_and_score(folder, config, recordings, runtime_python)
-    m = result.metrics
     extra = {"config": config.to_dict(), "model": m["model"], "params": m["params"],
-             "epochs_run": m["epochs_run"], "best_epoch": m["best_epoch"],
+             "epochs_run": m.get("epochs_run"), "best_epoch": m.get("best_epoch"),
              "val": {k: m["val"][k] for k in ("accuracy", "macro_f1")},
              "keras_test": {k: m["test"][k] for k in ("accuracy", "macro_f1")},
              "versions": json.loads((folder / "run" / "versions.json").read_text()),
              "test_subjects": sorted({int(v) for v in test.subject}),
              "seconds": dict(seconds, train=trained), "command": invocation()}
+    if row.members > 1:
+        extra["member_seeds"] = list(row.member_seeds(seed))
     return make_record(row, seed, spec.labels, test.y, scores, extra)
 
 
@@ -134,8 +170,9 @@ def reexport_one(row: Row, folder: Path, record: Mapping[str, Any], recordings,
 def collect(rows: Sequence[Row], seeds: Sequence[int], work: Path, data: str,
             runtime_python: str, epochs: Optional[int], fresh: bool,
             reexport: bool = False) -> None:
-    """Make sure WORK holds a record for every (row, seed), computing the missing ones; with
-    `reexport`, export and score the saved runs again (training is kept)."""
+    """Make sure WORK holds a record for every (row, seed), computing the missing ones and those
+    made with other ensemble members than the row now has; with `reexport`, export and score
+    the saved runs again (training is kept)."""
     from har_train.sources import load_recordings
 
     recordings = None
@@ -144,6 +181,8 @@ def collect(rows: Sequence[Row], seeds: Sequence[int], work: Path, data: str,
             folder = work / row.key / f"s{seed}"
             record_path = folder / "record.json"
             old = json.loads(record_path.read_text()) if record_path.exists() else None
+            if old is not None and _members_of(old) != list(row.member_seeds(seed)):
+                old = None
             if old is not None and not fresh and not reexport:
                 click.echo(f"{row.key} seed {seed}: reusing {record_path}")
                 continue
@@ -154,11 +193,17 @@ def collect(rows: Sequence[Row], seeds: Sequence[int], work: Path, data: str,
                 record = reexport_one(row, folder, old, recordings, runtime_python)
             else:
                 click.echo(f"{row.key} seed {seed}: training {row.preset} ...")
-                record = run_one(row, seed, folder, data, recordings, runtime_python, epochs)
+                record = run_one(row, seed, folder, data, recordings, runtime_python, epochs,
+                                 reuse=not fresh)
             record_path.write_text(json.dumps(record, indent=1) + "\n")
             i8 = record["variants"]["int8"]
             click.echo(f"{row.key} seed {seed}: int8 acc {i8['accuracy']:.4f} macro-F1 "
                        f"{i8['macro_f1']:.4f}, agreement {record['parity']['agreement']:.4f}")
+
+
+def _members_of(record: Mapping[str, Any]) -> List[int]:
+    """Training seeds of the runs behind a record's model (one, unless an ensemble)."""
+    return [int(s) for s in record.get("member_seeds", [record["seed"]])]
 
 
 def load_records(rows: Sequence[Row], work: Path, data: str) -> List[Mapping[str, Any]]:

@@ -140,6 +140,27 @@ def _report_kfold(result) -> None:
     click.echo(f"report: {result.out_dir / 'kfold.json'}")
 
 
+@cli.command("ensemble")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Run folder for the merged model.")
+@click.option("--overwrite", is_flag=True, help="Replace the run files in a non-empty --out.")
+def ensemble_command(runs, out: Path, overwrite: bool) -> None:
+    """Merge two or more runs of one recipe (say, three seeds of a preset) into one model that
+    averages their softmax, scored on the same subjects and exportable like any run.
+
+    The runs must share preprocessing, data and subject split (train them with only --seed
+    changed). Example: har-train ensemble runs/a runs/b runs/c --out runs/abc"""
+    from har_train.ensemble import merge_runs
+
+    with _user_errors():
+        result = merge_runs(runs, out, overwrite)
+    test = result.metrics["test"]
+    click.echo(f"{result.metrics['model']} ({result.metrics['params']:,} params); test subjects: "
+               f"accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}")
+    click.echo(f"report: {out / 'metrics.json'} (next: har-export convert {out / 'model.keras'})")
+
+
 @cli.command("evaluate")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--split", "side", type=click.Choice(["test", "val", "train"]), default="test",

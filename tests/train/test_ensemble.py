@@ -1,0 +1,116 @@
+"""`har-train ensemble` / har_train.ensemble and the leaderboard's ensemble rows, on synthetic
+data: the merged model is the mean of its members, exports like any run, refuses mismatches."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+
+import keras  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from har_train.cli import cli  # noqa: E402
+from har_train.dataset import load_run  # noqa: E402
+from har_train.ensemble import merge_runs  # noqa: E402
+from har_train.fit import ConfigError, RunExistsError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+pytestmark = pytest.mark.tf
+
+FIT = ["fit", "--data", "synthetic:0", "--model", "tiny_dscnn", "--epochs", "1",
+       "--batch-size", "32"]
+
+
+@pytest.fixture(scope="module")
+def members(tmp_path_factory):
+    root = tmp_path_factory.mktemp("members")
+    runs = []
+    for seed in (1, 2, 3):
+        out = root / f"s{seed}"
+        result = CliRunner().invoke(cli, FIT + ["--seed", str(seed), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        runs.append(out)
+    return runs
+
+
+def _load(path):
+    return keras.saving.load_model(path / "model.keras", safe_mode=True, compile=False)
+
+
+def test_merged_model_is_the_mean_of_its_members_and_a_valid_run(members, tmp_path):
+    out = tmp_path / "ens"
+    result = CliRunner().invoke(cli, ["ensemble", *map(str, members), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "ensemble of 3 tiny_dscnn" in result.output and "har-export convert" in result.output
+    run = load_run(out)
+    x = run.data.test.x[:50]
+    expected = np.mean([_load(m).predict(x, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(_load(out).predict(x, verbose=0), expected, atol=1e-6)
+    config = json.loads((out / "config.json").read_text())
+    assert config["members"] == [str(m) for m in members] and config["member_seeds"] == [1, 2, 3]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["members"] == 3 and metrics["test"]["n"] == len(run.data.test)
+    assert metrics["params"] == sum(_load(m).count_params() for m in members)
+
+
+def test_merged_model_keeps_one_standardisation_for_the_exporter(members, tmp_path):
+    pytest.importorskip("tensorflow")
+    from har_export.convert import split_input_norm
+
+    merge_runs(members[:2], tmp_path / "ens")
+    core, norm = split_input_norm(_load(tmp_path / "ens"))
+    assert norm is not None
+    assert not any(isinstance(layer, keras.layers.Normalization) for layer in core.layers)
+
+
+def test_mismatched_or_missing_members_are_refused_before_writing(members, tmp_path):
+    out = tmp_path / "ens"
+    with pytest.raises(ConfigError, match="at least two"):
+        merge_runs(members[:1], out)
+    with pytest.raises(ConfigError, match="named twice"):
+        merge_runs([members[0], members[0]], out)
+    other = tmp_path / "gyro"
+    fit = CliRunner().invoke(cli, FIT + ["--channels", "acc_gyro", "--out", str(other)])
+    assert fit.exit_code == 0, fit.output
+    with pytest.raises(ConfigError, match="other preprocessing"):
+        merge_runs([members[0], other], out)
+    split = tmp_path / "split"
+    fit = CliRunner().invoke(cli, FIT + ["--val-subjects", "1,3", "--out", str(split)])
+    assert fit.exit_code == 0, fit.output
+    with pytest.raises(ConfigError, match="other data or subjects"):
+        merge_runs([members[0], split], out)
+    with pytest.raises(ConfigError, match="no model.keras"):
+        merge_runs([members[0], tmp_path], out)
+    assert not out.exists()
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    with pytest.raises(RunExistsError):
+        merge_runs(members[:2], out)
+    cli_refusal = CliRunner().invoke(cli, ["ensemble", str(members[0]), "--out", str(out)])
+    assert cli_refusal.exit_code == 3 and "at least two" in cli_refusal.output
+
+
+def test_leaderboard_ensemble_row_trains_members_once_and_reuses_them(tmp_path):
+    from har_train.presets import make_config
+    from leaderboard import _members_of, train_row_model
+    from leaderboard_rows import MEMBER_SEED_STRIDE, Row
+
+    row = Row("ens", "har6", "acc", "acc3-int8", "accuracy", 0.9, members=2)
+    config = make_config("acc3-int8", {"data": "synthetic:0", "epochs": 1, "seed": 4})
+    metrics = train_row_model(row, config, tmp_path, None, reuse=True)
+    assert metrics["members"] == 2
+    seeds = [json.loads((tmp_path / f"member{j}" / "config.json").read_text())["seed"]
+             for j in (0, 1)]
+    assert seeds == [4, 4 + MEMBER_SEED_STRIDE] == list(row.member_seeds(4))
+    stamp = (tmp_path / "member1" / "model.keras").stat().st_mtime_ns
+    train_row_model(row, config, tmp_path, None, reuse=True)
+    assert (tmp_path / "member1" / "model.keras").stat().st_mtime_ns == stamp
+    train_row_model(row, config.replace(epochs=2), tmp_path, None, reuse=True)
+    assert (tmp_path / "member1" / "model.keras").stat().st_mtime_ns != stamp
+    assert _members_of({"seed": 4}) == [4]
+    assert _members_of({"seed": 4, "member_seeds": seeds}) == seeds

@@ -1,0 +1,131 @@
+"""Average several trained runs into one model (a seed ensemble), written as a run folder.
+
+Runs of one recipe that differ only in their seed disagree on the hard windows (sitting vs
+standing); their mean softmax is steadier and more accurate than any one of them (measured
+with 5-fold CV in docs/RESULTS.md). The merged model is a single Keras graph, so `har-export`
+converts, gates and bundles it like any run: one shared input standardisation (the members'
+are identical, since they saw the same training windows), each member's layers after it, and
+an average of their softmax outputs.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from har_train.dataset import RunData, load_run
+from har_train.fit import (ConfigError, TrainResult, check_out_dir, package_versions,
+                           prepare_out_dir)
+from har_train.models import count_params
+from har_train.report import evaluate, plot_confusion, write_metrics
+
+#: Standardisation constants of members must agree to this relative tolerance.
+NORM_RTOL = 1e-5
+
+
+def _load_member(run_dir: Path) -> Tuple[RunData, Any]:
+    import keras
+
+    if not (run_dir / "model.keras").is_file():
+        raise ConfigError(f"ensemble member {run_dir} has no model.keras")
+    run = load_run(run_dir)
+    try:
+        model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
+    except Exception as exc:  # a corrupt or hostile file: report it, never run its code
+        raise ConfigError(f"ensemble member {run_dir}/model.keras cannot be loaded "
+                          f"({type(exc).__name__}: {str(exc)[:200]})") from None
+    return run, model
+
+
+def _normalization(model, run_dir: Path):
+    import keras
+
+    layer = model.layers[1] if len(model.layers) > 1 else None
+    if not isinstance(layer, keras.layers.Normalization) or layer.input is not model.inputs[0]:
+        raise ConfigError(f"ensemble member {run_dir}: the model does not start with the "
+                          "input standardisation har-train builds")
+    return layer
+
+
+def _check_members(runs: List[RunData], norms, run_dirs: Sequence[Path]) -> None:
+    first, first_norm = runs[0], norms[0]
+    for run, norm, run_dir in zip(runs[1:], norms[1:], run_dirs[1:]):
+        if run.spec != first.spec:
+            raise ConfigError(f"ensemble member {run_dir} has other preprocessing than "
+                              f"{run_dirs[0]}")
+        same_data = run.config.get("data") == first.config.get("data")
+        if not same_data or run.data.split != first.data.split:
+            raise ConfigError(f"ensemble member {run_dir} trained on other data or subjects "
+                              f"than {run_dirs[0]}")
+        for name in ("mean", "variance"):
+            if not np.allclose(np.asarray(getattr(norm, name)),
+                               np.asarray(getattr(first_norm, name)), rtol=NORM_RTOL):
+                raise ConfigError(f"ensemble member {run_dir} standardises its input "
+                                  f"differently from {run_dirs[0]}")
+
+
+def build_ensemble(models: Sequence[Any], spec) -> Any:
+    """One Keras model: shared standardisation, every member's layers after it, mean softmax."""
+    import keras
+    from keras import layers
+
+    norm = models[0].layers[1]
+    inputs = layers.Input(shape=spec.input_shape, name="window")
+    x = layers.Normalization(axis=-1, mean=np.asarray(norm.mean).reshape(-1).tolist(),
+                             variance=np.asarray(norm.variance).reshape(-1).tolist(),
+                             name="normalize")(inputs)
+    outputs = []
+    for i, model in enumerate(models, start=1):
+        core = keras.Model(model.layers[1].output, model.output, name=f"member{i}")
+        outputs.append(core(x))
+    mean = layers.Average(name="ensemble_mean")(outputs)
+    return keras.Model(inputs, mean, name=f"ensemble{len(models)}")
+
+
+def _write_run(out: Path, model, runs: List[RunData], run_dirs: Sequence[Path]) -> Dict:
+    first = runs[0]
+    config = dict(first.config, members=[str(d) for d in run_dirs],
+                  member_seeds=[r.config.get("seed") for r in runs],
+                  model=f"ensemble of {len(runs)} {first.config.get('model')}")
+    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    (out / "spec.json").write_text(first.spec.to_json() + "\n")
+    if (run_dirs[0] / "fingerprint.txt").is_file():
+        shutil.copyfile(run_dirs[0] / "fingerprint.txt", out / "fingerprint.txt")
+    (out / "versions.json").write_text(json.dumps(package_versions(), indent=2) + "\n")
+    model.save(out / "model.keras")
+    return config
+
+
+def merge_runs(run_dirs: Sequence, out_dir, overwrite: bool = False) -> TrainResult:
+    """Merge >= 2 run folders of one recipe (same spec, data and subject split) into an ensemble
+    run folder `out_dir` and score it on the validation and test subjects (metrics.json)."""
+    dirs = [Path(d) for d in run_dirs]
+    if len(dirs) < 2:
+        raise ConfigError("an ensemble needs at least two run folders")
+    if len({d.resolve() for d in dirs}) != len(dirs):
+        raise ConfigError("an ensemble member is named twice")
+    check_out_dir(out_dir, overwrite)
+    start = time.monotonic()
+    loaded = [_load_member(d) for d in dirs]
+    runs, models = [r for r, _ in loaded], [m for _, m in loaded]
+    _check_members(runs, [_normalization(m, d) for (_, m), d in zip(loaded, dirs)], dirs)
+    model = build_ensemble(models, runs[0].spec)
+    out = prepare_out_dir(out_dir, overwrite)
+    config = _write_run(out, model, runs, dirs)
+    data, labels = runs[0].data, runs[0].spec.labels
+    metrics = {"model": config["model"], "params": count_params(model),
+               "task": config.get("task"), "labels": list(labels), "members": len(runs),
+               "merge_seconds": round(time.monotonic() - start, 1),
+               "windows": {"train": len(data.train), "val": len(data.val),
+                           "test": len(data.test)},
+               "val": evaluate(model, data.val, labels),
+               "test": evaluate(model, data.test, labels)}
+    write_metrics(out / "metrics.json", metrics)
+    plot_confusion(metrics["test"]["confusion_matrix"], labels, out / "confusion_matrix.png",
+                   title=f"{config['model']} test subjects: accuracy "
+                         f"{metrics['test']['accuracy']:.3f}")
+    return TrainResult(out, metrics, {})
