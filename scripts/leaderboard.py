@@ -140,6 +140,8 @@ def run_one(row: Row, seed: int, folder: Path, data: str, recordings, runtime_py
     start = time.monotonic()
     m = train_row_model(row, config, folder, recordings, reuse)
     trained = time.monotonic() - start
+    if row.members > 1:  # members may have been reused: count what training them took
+        trained = m["train_seconds"] + m["merge_seconds"]
     spec, test, scores, seconds = export_and_score(folder, config, recordings, runtime_python)
     extra = {"config": config.to_dict(), "model": m["model"], "params": m["params"],
              "epochs_run": m.get("epochs_run"), "best_epoch": m.get("best_epoch"),
@@ -192,7 +194,8 @@ def collect(rows: Sequence[Row], seeds: Sequence[int], work: Path, data: str,
                 click.echo(f"{row.key} seed {seed}: exporting the saved run again ...")
                 record = reexport_one(row, folder, old, recordings, runtime_python)
             else:
-                click.echo(f"{row.key} seed {seed}: training {row.preset} ...")
+                times = f" x {row.members} seeds" if row.members > 1 else ""
+                click.echo(f"{row.key} seed {seed}: training {row.preset}{times} ...")
                 record = run_one(row, seed, folder, data, recordings, runtime_python, epochs,
                                  reuse=not fresh)
             record_path.write_text(json.dumps(record, indent=1) + "\n")
@@ -240,7 +243,13 @@ def _commands(records, command: str) -> List[str]:
                   - {"", command})
     recipe = (f"har-train fit --preset {ROWS['har6-acc'].preset}   "
               "# the har6-acc row's recipe, one seed")
-    return made + [command, recipe]
+    gyro = ROWS["har6-acc_gyro"]
+    runs = [f"runs/{gyro.preset}-s{s}" for s in gyro.member_seeds(0)]
+    fits = "; ".join(f"har-train fit --preset {gyro.preset} --seed {r.rsplit('-s', 1)[1]} "
+                     f"--out {r}" for r in runs)
+    ensemble = (f"{fits}; har-train ensemble {' '.join(runs)} --out runs/{gyro.preset}-x"
+                f"{gyro.members}   # the har6-acc_gyro row's model, seed 0")
+    return made + [command, recipe, ensemble]
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

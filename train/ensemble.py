@@ -100,6 +100,17 @@ def _write_run(out: Path, model, runs: List[RunData], run_dirs: Sequence[Path]) 
     return config
 
 
+def _members_train_seconds(run_dirs: Sequence[Path]) -> float:
+    """What training the members took (their metrics.json), the ensemble's training cost."""
+    total = 0.0
+    for run_dir in run_dirs:
+        try:
+            total += float(json.loads((run_dir / "metrics.json").read_text())["train_seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a member without the figure adds nothing rather than failing the merge
+    return round(total, 1)
+
+
 def merge_runs(run_dirs: Sequence, out_dir, overwrite: bool = False) -> TrainResult:
     """Merge >= 2 run folders of one recipe (same spec, data and subject split) into an ensemble
     run folder `out_dir` and score it on the validation and test subjects (metrics.json)."""
@@ -119,6 +130,7 @@ def merge_runs(run_dirs: Sequence, out_dir, overwrite: bool = False) -> TrainRes
     data, labels = runs[0].data, runs[0].spec.labels
     metrics = {"model": config["model"], "params": count_params(model),
                "task": config.get("task"), "labels": list(labels), "members": len(runs),
+               "train_seconds": _members_train_seconds(dirs),
                "merge_seconds": round(time.monotonic() - start, 1),
                "windows": {"train": len(data.train), "val": len(data.val),
                            "test": len(data.test)},

@@ -56,6 +56,9 @@ def test_merged_model_is_the_mean_of_its_members_and_a_valid_run(members, tmp_pa
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["members"] == 3 and metrics["test"]["n"] == len(run.data.test)
     assert metrics["params"] == sum(_load(m).count_params() for m in members)
+    member_seconds = [json.loads((m / "metrics.json").read_text())["train_seconds"]
+                      for m in members]
+    assert metrics["train_seconds"] == pytest.approx(sum(member_seconds), abs=0.2)
 
 
 def test_merged_model_keeps_one_standardisation_for_the_exporter(members, tmp_path):
