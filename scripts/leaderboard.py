@@ -121,6 +121,10 @@ def train_row_model(row: Row, config, folder: Path, recordings, reuse: bool) -> 
 
     if row.members == 1:
         return train(config, folder / "run", overwrite=True, recordings=recordings).metrics
+    single = folder / "run"
+    if reuse and _finished(single, config) and not (folder / "member0").exists() \
+            and "members" not in json.loads((single / "config.json").read_text()):
+        single.rename(folder / "member0")  # the row's earlier one-run model is member 0
     members = []
     for j, seed in enumerate(row.member_seeds(config.seed)):
         member, run_dir = config.replace(seed=seed), folder / f"member{j}"
@@ -210,12 +214,14 @@ def _members_of(record: Mapping[str, Any]) -> List[int]:
 
 
 def load_records(rows: Sequence[Row], work: Path, data: str) -> List[Mapping[str, Any]]:
-    """Every saved record of `rows` under WORK whose data source is `data`."""
+    """Every saved record of `rows` under WORK whose data source is `data` and whose model is
+    the row's current one (records of a single run are left out of an ensemble row)."""
     out = []
     for row in rows:
         for path in sorted((work / row.key).glob("s*/record.json")):
             record = json.loads(path.read_text())
-            if record["config"]["data"] == data:
+            current = _members_of(record) == list(row.member_seeds(record["seed"]))
+            if record["config"]["data"] == data and current:
                 out.append(record)
     return out
 

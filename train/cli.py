@@ -20,7 +20,8 @@ import click
 from har_runtime.labels import TASKS
 from har_runtime.spec import ACC_MODES, CHANNEL_SETS, SpecError
 from har_train.errors import DataError
-from har_train.fit import ConfigError, RunExistsError, TrainConfig, cross_validate, train
+from har_train.fit import ConfigError, RunExistsError, TrainConfig, train
+from har_train.kfold import cross_validate
 from har_train.models import MODELS, ModelError
 from har_train.presets import PRESETS, make_config
 from har_train.sources import SOURCES_HELP
@@ -113,6 +114,8 @@ def cli() -> None:
 def fit_command(out: Optional[Path], overwrite: bool, kfold: Optional[int], preset, **options):
     """Train a model on the training subjects, select it on validation subjects, score it once
     on the UCI HAR test subjects, and write a run folder."""
+    if options.get("distill_weight") is not None and not options.get("teacher"):
+        raise InputProblem("--distill-weight needs --teacher (the runs to distil from)")
     with _user_errors():
         config = make_config(preset, options)
         out = out or _default_out(config)

@@ -21,6 +21,7 @@ from har_train.dataset import RunData, load_run
 from har_train.fit import (ConfigError, TrainResult, check_out_dir, package_versions,
                            prepare_out_dir)
 from har_train.models import count_params
+from har_train.run_model import load_run_model
 from har_train.report import evaluate, plot_confusion, write_metrics
 
 #: Standardisation constants of members must agree to this relative tolerance.
@@ -28,27 +29,28 @@ NORM_RTOL = 1e-5
 
 
 def _load_member(run_dir: Path) -> Tuple[RunData, Any]:
-    import keras
-
-    if not (run_dir / "model.keras").is_file():
-        raise ConfigError(f"ensemble member {run_dir} has no model.keras")
     run = load_run(run_dir)
-    try:
-        model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
-    except Exception as exc:  # a corrupt or hostile file: report it, never run its code
-        raise ConfigError(f"ensemble member {run_dir}/model.keras cannot be loaded "
-                          f"({type(exc).__name__}: {str(exc)[:200]})") from None
-    return run, model
+    return run, load_run_model(run_dir, run.spec, "ensemble member")
 
 
 def _normalization(model, run_dir: Path):
+    """The member's leading input standardisation, as har-train builds it (and as har-export's
+    split_input_norm expects it): a non-inverting, per-channel Normalization that alone reads
+    the input."""
     import keras
 
     layer = model.layers[1] if len(model.layers) > 1 else None
-    if not isinstance(layer, keras.layers.Normalization) or layer.input is not model.inputs[0]:
+    usual = (isinstance(layer, keras.layers.Normalization) and not layer.invert
+             and tuple(layer.axis) in ((-1,), (2,)) and layer.input is model.inputs[0])
+    if not usual:
         raise ConfigError(f"ensemble member {run_dir}: the model does not start with the "
-                          "input standardisation har-train builds")
+                          "per-channel input standardisation har-train builds")
     return layer
+
+
+def _recipe(run: RunData) -> Dict[str, Any]:
+    """A member's training options apart from its seed (and the split, compared separately)."""
+    return {k: v for k, v in run.config.items() if k not in ("seed", "split")}
 
 
 def _check_members(runs: List[RunData], norms, run_dirs: Sequence[Path]) -> None:
@@ -57,10 +59,14 @@ def _check_members(runs: List[RunData], norms, run_dirs: Sequence[Path]) -> None
         if run.spec != first.spec:
             raise ConfigError(f"ensemble member {run_dir} has other preprocessing than "
                               f"{run_dirs[0]}")
-        same_data = run.config.get("data") == first.config.get("data")
-        if not same_data or run.data.split != first.data.split:
+        if run.config.get("data") != first.config.get("data") or run.data.split != first.data.split:
             raise ConfigError(f"ensemble member {run_dir} trained on other data or subjects "
                               f"than {run_dirs[0]}")
+        differ = sorted(k for k in set(_recipe(run)) | set(_recipe(first))
+                        if _recipe(run).get(k) != _recipe(first).get(k))
+        if differ:
+            raise ConfigError(f"ensemble member {run_dir} differs from {run_dirs[0]} in "
+                              f"{', '.join(differ)}; members are one recipe with other seeds")
         for name in ("mean", "variance"):
             if not np.allclose(np.asarray(getattr(norm, name)),
                                np.asarray(getattr(first_norm, name)), rtol=NORM_RTOL):
@@ -68,22 +74,31 @@ def _check_members(runs: List[RunData], norms, run_dirs: Sequence[Path]) -> None
                                   f"differently from {run_dirs[0]}")
 
 
-def build_ensemble(models: Sequence[Any], spec) -> Any:
-    """One Keras model: shared standardisation, every member's layers after it, mean softmax."""
+def _core(model, run_dir: Path, name: str):
+    """The member's layers after its standardisation, as a model of their own."""
+    import keras
+
+    try:
+        core = keras.Model(model.layers[1].output, model.output, name=name)
+    except ValueError:  # another layer also reads the raw input: the cut would disconnect it
+        core = None
+    if core is None or len(core.layers) != len(model.layers) - 1:
+        raise ConfigError(f"ensemble member {run_dir}: layers other than the standardisation "
+                          "read the raw input")
+    return core
+
+
+def build_ensemble(cores: Sequence[Any], norm, spec) -> Any:
+    """One Keras model: the shared standardisation `norm`, every member's core, mean softmax."""
     import keras
     from keras import layers
 
-    norm = models[0].layers[1]
     inputs = layers.Input(shape=spec.input_shape, name="window")
     x = layers.Normalization(axis=-1, mean=np.asarray(norm.mean).reshape(-1).tolist(),
                              variance=np.asarray(norm.variance).reshape(-1).tolist(),
                              name="normalize")(inputs)
-    outputs = []
-    for i, model in enumerate(models, start=1):
-        core = keras.Model(model.layers[1].output, model.output, name=f"member{i}")
-        outputs.append(core(x))
-    mean = layers.Average(name="ensemble_mean")(outputs)
-    return keras.Model(inputs, mean, name=f"ensemble{len(models)}")
+    mean = layers.Average(name="ensemble_mean")([core(x) for core in cores])
+    return keras.Model(inputs, mean, name=f"ensemble{len(cores)}")
 
 
 def _write_run(out: Path, model, runs: List[RunData], run_dirs: Sequence[Path]) -> Dict:
@@ -123,8 +138,10 @@ def merge_runs(run_dirs: Sequence, out_dir, overwrite: bool = False) -> TrainRes
     start = time.monotonic()
     loaded = [_load_member(d) for d in dirs]
     runs, models = [r for r, _ in loaded], [m for _, m in loaded]
-    _check_members(runs, [_normalization(m, d) for (_, m), d in zip(loaded, dirs)], dirs)
-    model = build_ensemble(models, runs[0].spec)
+    norms = [_normalization(m, d) for m, d in zip(models, dirs)]
+    _check_members(runs, norms, dirs)
+    cores = [_core(m, d, f"member{i}") for i, (m, d) in enumerate(zip(models, dirs), start=1)]
+    model = build_ensemble(cores, norms[0], runs[0].spec)
     out = prepare_out_dir(out_dir, overwrite)
     config = _write_run(out, model, runs, dirs)
     data, labels = runs[0].data, runs[0].spec.labels

@@ -27,7 +27,7 @@ from har_train.dataset import SplitData, build_split_data, fingerprint, make_spe
 from har_train.errors import DataError
 from har_train.models import MODELS, build_model, count_params
 from har_train.report import evaluate, plot_confusion, plot_history, write_metrics
-from har_train.splits import DEFAULT_N_VAL, SplitError, default_split, kfold_splits
+from har_train.splits import DEFAULT_N_VAL, SplitError, default_split
 
 LR_SCHEDULES = ("plateau", "cosine")
 #: Everything `train` writes into a run folder; `--overwrite` removes only these.
@@ -107,7 +107,8 @@ class TrainConfig:
             raise ConfigError(f"distill_weight must be in (0, 1], got {self.distill_weight!r}")
         if self.val_subjects is not None:
             object.__setattr__(self, "val_subjects", tuple(int(s) for s in self.val_subjects))
-        object.__setattr__(self, "teacher", tuple(str(t) for t in self.teacher))
+        teachers = (self.teacher,) if isinstance(self.teacher, (str, Path)) else self.teacher
+        object.__setattr__(self, "teacher", tuple(str(t) for t in teachers))
         object.__setattr__(self, "model_options", _option_pairs(self.model_options))
 
     def to_dict(self) -> Dict[str, Any]:
@@ -147,26 +148,6 @@ class TrainResult:
     @property
     def val_accuracy(self) -> float:
         return float(self.metrics["val"]["accuracy"])
-
-
-@dataclass(frozen=True)
-class KFoldResult:
-    """Leave-subjects-out cross-validation over the non-test subjects."""
-
-    out_dir: Path
-    folds: Tuple[TrainResult, ...]
-
-    @property
-    def val_accuracies(self) -> List[float]:
-        return [f.val_accuracy for f in self.folds]
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.val_accuracies))
-
-    @property
-    def std(self) -> float:
-        return float(np.std(self.val_accuracies))
 
 
 def check_out_dir(out_dir, overwrite: bool) -> Path:
@@ -290,8 +271,9 @@ def _augment_config(config: TrainConfig):
         raise ConfigError(str(exc)) from None
 
 
-def _fit(config: TrainConfig, data: SplitData, spec, out: Path, augment):
-    """Build, compile and fit; returns (best model reloaded from disk, history)."""
+def _fit(config: TrainConfig, data: SplitData, spec, out: Path, augment, soft=None):
+    """Build, compile and fit (`soft`: distillation targets, see WindowFeeder); returns (best
+    model reloaded from disk, history)."""
     import keras
 
     from har_train.augment import WindowFeeder
@@ -300,12 +282,6 @@ def _fit(config: TrainConfig, data: SplitData, spec, out: Path, augment):
     model = build_model(config.model, spec, mean, var, **dict(config.model_options))
     weights = (class_sample_weights(data.train.y, spec.num_classes)
                if config.class_weight else None)
-    soft = None
-    if config.teacher:
-        from har_train.distill import teacher_probabilities
-
-        soft = (teacher_probabilities(config.teacher, spec, data.split, data.train.x),
-                config.distill_weight)
     feeder = WindowFeeder(data.train.x, data.train.y, spec.num_classes, config.batch_size,
                           config.seed, spec.model_channels, augment, weights, soft)
     _compile(model, config, len(feeder))
@@ -370,18 +346,18 @@ def train(config: TrainConfig, out_dir, overwrite: bool = False,
     check_out_dir(out_dir, overwrite)
     keras.utils.set_random_seed(config.seed)
     recordings, spec, data = _load_data(config, recordings)
-    if config.teacher:
-        from har_train.distill import check_teacher
+    soft = None
+    if config.teacher:  # before the folder is written: a bad teacher leaves nothing behind
+        from har_train.distill import soft_targets
 
-        for teacher in config.teacher:
-            check_teacher(teacher, spec, data.split)
+        soft = soft_targets(config, spec, data)
     out = prepare_out_dir(out_dir, overwrite)
     _write_inputs(out, config, spec, data, recordings)
     print(f"training {config.model} on {len(data.train)} windows (subjects "
           f"{list(data.split.train)}), validating on {len(data.val)} (subjects "
           f"{list(data.split.val)}), backend {keras.backend.backend()}")
     start = time.monotonic()
-    model, history = _fit(config, data, spec, out, augment)
+    model, history = _fit(config, data, spec, out, augment, soft)
     metrics = _summarise(model, config, spec, data, history, time.monotonic() - start)
     write_metrics(out / "metrics.json", metrics)
     plot_confusion(metrics["test"]["confusion_matrix"], spec.labels,
@@ -389,37 +365,3 @@ def train(config: TrainConfig, out_dir, overwrite: bool = False,
                    title=f"{config.model} test subjects: accuracy {metrics['test']['accuracy']:.3f}")
     plot_history(history, out / "training_curves.png")
     return TrainResult(out, metrics, history)
-
-
-def cross_validate(config: TrainConfig, k: int, out_dir, overwrite: bool = False) -> KFoldResult:
-    """Leave-subjects-out k-fold over the non-test subjects: one run folder per fold.
-
-    Reports validation accuracy per fold (the test subjects stay out of every choice);
-    writes kfold.json with the per-fold figures, mean and standard deviation. Teachers
-    (`config.teacher`) must be k-fold folders of the same k: fold i learns from their fold i.
-    """
-    from har_train.distill import fold_teachers
-    from har_train.sources import load_recordings
-
-    if config.val_subjects is not None:
-        raise ConfigError("k-fold picks the validation subjects itself; drop val_subjects "
-                          "(--val-subjects)")
-    check_out_dir(out_dir, overwrite)
-    teachers = [fold_teachers(config.teacher, k, i) for i in range(1, k + 1)]
-    recordings = load_recordings(config.data)
-    try:
-        splits = kfold_splits(subjects_of(recordings), k, seed=config.split_seed)
-    except SplitError as exc:
-        raise ConfigError(str(exc)) from None
-    out = prepare_out_dir(out_dir, overwrite)
-    folds = []
-    for i, (split, teacher) in enumerate(zip(splits, teachers), start=1):
-        print(f"fold {i}/{k}: validation subjects {list(split.val)}")
-        fold_config = config.replace(val_subjects=split.val, teacher=teacher)
-        folds.append(train(fold_config, out / f"fold{i}", recordings=recordings))
-    result = KFoldResult(out, tuple(folds))
-    summary = {"k": k, "val_accuracy": result.val_accuracies, "mean": result.mean,
-               "std": result.std, "folds": [f"fold{i}" for i in range(1, k + 1)],
-               "config": config.to_dict()}
-    (out / "kfold.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return result

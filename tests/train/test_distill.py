@@ -54,7 +54,8 @@ def test_teacher_probabilities_are_the_mean_softmax_of_the_teachers(teacher):
     x = run.data.train.x[:40]
     model = keras.saving.load_model(teacher / "model.keras", safe_mode=True)
     expected = model.predict(x, verbose=0)
-    probs = teacher_probabilities([str(teacher), str(teacher)], run.spec, run.data.split, x)
+    probs = teacher_probabilities([str(teacher), str(teacher)], run.spec, run.data.split, x,
+                                  "synthetic:0")
     assert probs.shape == (40, run.spec.num_classes) and probs.dtype == np.float32
     np.testing.assert_allclose(probs, expected / expected.sum(axis=1, keepdims=True), atol=1e-6)
 
@@ -63,29 +64,42 @@ def test_teacher_with_other_preprocessing_or_leaked_subjects_is_refused(teacher)
     split = _student_split(teacher)
     other = make_spec("har6", "acc_gyro")
     with pytest.raises(ConfigError, match="other preprocessing"):
-        check_teacher(teacher, other, split)
+        check_teacher(teacher, other, split, "synthetic:0")
+    spec = load_run(teacher).spec
     leaky = split.__class__(split.train[1:], split.val + split.train[:1], split.test)
     with pytest.raises(ConfigError, match=rf"subjects \[{split.train[0]}\].*validation or test"):
-        check_teacher(teacher, load_run(teacher).spec, leaky)
-    assert check_teacher(str(teacher), load_run(teacher).spec, split) == teacher
+        check_teacher(teacher, spec, leaky, "synthetic:0")
+    with pytest.raises(ConfigError, match="would not mean the same people"):
+        check_teacher(teacher, spec, split, "synthetic:1")
+    assert check_teacher(str(teacher), spec, split, "synthetic:0") == teacher
 
 
 def test_hostile_teacher_folders_get_one_line_errors(teacher, tmp_path):
     spec, split = load_run(teacher).spec, _student_split(teacher)
+    data = "synthetic:0"
     with pytest.raises(ConfigError, match="spec.json is missing"):
-        check_teacher(tmp_path, spec, split)
+        check_teacher(tmp_path, spec, split, data)
+    with pytest.raises(ConfigError, match="not a readable run folder"):
+        check_teacher(teacher / "model.keras", spec, split, data)
     broken = tmp_path / "broken"
     broken.mkdir()
     for name in ("spec.json", "config.json"):
         (broken / name).write_bytes((teacher / name).read_bytes())
     with pytest.raises(ConfigError, match="no model.keras"):
-        check_teacher(broken, spec, split)
+        check_teacher(broken, spec, split, data)
+    window = np.zeros((1,) + spec.input_shape, np.float32)
+    logits = keras.Sequential([keras.Input(spec.input_shape), keras.layers.Flatten(),
+                               keras.layers.Dense(spec.num_classes)])
+    logits.save(broken / "model.keras")
+    with pytest.raises(ConfigError, match="does not output probabilities"):
+        teacher_probabilities([str(broken)], spec, split, window + 1.0, data)
     (broken / "model.keras").write_bytes(b"not a zip")
     with pytest.raises(ConfigError, match="cannot be loaded"):
-        teacher_probabilities([str(broken)], spec, split, np.zeros((1,) + spec.input_shape))
+        teacher_probabilities([str(broken)], spec, split, window, data)
     (broken / "config.json").write_text("{not json")
     with pytest.raises(ConfigError, match="unreadable"):
-        check_teacher(broken, spec, split)
+        check_teacher(broken, spec, split, data)
+    assert TrainConfig(teacher="runs/a").teacher == ("runs/a",)
 
 
 def test_fit_with_a_teacher_records_it_and_refuses_a_leaky_one_before_writing(teacher,
@@ -103,6 +117,8 @@ def test_fit_with_a_teacher_records_it_and_refuses_a_leaky_one_before_writing(te
     assert not (tmp_path / "leaky").exists()
     bad = CliRunner().invoke(cli, FIT + ["--distill-weight", "0", "--out", str(tmp_path / "w")])
     assert bad.exit_code == 2
+    alone = CliRunner().invoke(cli, FIT + ["--distill-weight", "0.3", "--out", str(tmp_path / "w")])
+    assert alone.exit_code == 3 and "needs --teacher" in alone.output
 
 
 def test_kfold_students_learn_from_the_matching_teacher_fold(tmp_path):

@@ -87,8 +87,17 @@ def test_mismatched_or_missing_members_are_refused_before_writing(members, tmp_p
     assert fit.exit_code == 0, fit.output
     with pytest.raises(ConfigError, match="other data or subjects"):
         merge_runs([members[0], split], out)
+    longer = tmp_path / "longer"
+    fit = CliRunner().invoke(cli, FIT + ["--epochs", "2", "--seed", "1", "--out", str(longer)])
+    assert fit.exit_code == 0, fit.output
+    with pytest.raises(ConfigError, match="differs .* in epochs; members are one recipe"):
+        merge_runs([members[0], longer], out)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("spec.json", "config.json"):
+        (bare / name).write_bytes((members[0] / name).read_bytes())
     with pytest.raises(ConfigError, match="no model.keras"):
-        merge_runs([members[0], tmp_path], out)
+        merge_runs([members[0], bare], out)
     assert not out.exists()
     out.mkdir()
     (out / "keep.txt").write_text("x")
@@ -99,14 +108,18 @@ def test_mismatched_or_missing_members_are_refused_before_writing(members, tmp_p
 
 
 def test_leaderboard_ensemble_row_trains_members_once_and_reuses_them(tmp_path):
+    from har_train.fit import train
     from har_train.presets import make_config
-    from leaderboard import _members_of, train_row_model
+    from leaderboard import _members_of, load_records, train_row_model
     from leaderboard_rows import MEMBER_SEED_STRIDE, Row
 
     row = Row("ens", "har6", "acc", "acc3-int8", "accuracy", 0.9, members=2)
     config = make_config("acc3-int8", {"data": "synthetic:0", "epochs": 1, "seed": 4})
+    train(config, tmp_path / "run")  # the row's earlier one-run model becomes member 0
+    first = (tmp_path / "run" / "model.keras").read_bytes()
     metrics = train_row_model(row, config, tmp_path, None, reuse=True)
     assert metrics["members"] == 2
+    assert (tmp_path / "member0" / "model.keras").read_bytes() == first
     seeds = [json.loads((tmp_path / f"member{j}" / "config.json").read_text())["seed"]
              for j in (0, 1)]
     assert seeds == [4, 4 + MEMBER_SEED_STRIDE] == list(row.member_seeds(4))
@@ -117,3 +130,10 @@ def test_leaderboard_ensemble_row_trains_members_once_and_reuses_them(tmp_path):
     assert (tmp_path / "member1" / "model.keras").stat().st_mtime_ns != stamp
     assert _members_of({"seed": 4}) == [4]
     assert _members_of({"seed": 4, "member_seeds": seeds}) == seeds
+    work = tmp_path / "work"
+    for seed, extra in ((0, {}), (1, {"member_seeds": [1, 1 + MEMBER_SEED_STRIDE]})):
+        (work / "ens" / f"s{seed}").mkdir(parents=True)
+        record = dict({"seed": seed, "config": {"data": "hapt"}}, **extra)
+        (work / "ens" / f"s{seed}" / "record.json").write_text(json.dumps(record))
+    # the one-run record of seed 0 is not this row's model any more
+    assert [r["seed"] for r in load_records([row], work, "hapt")] == [1]
