@@ -76,13 +76,22 @@ CHOICES = """\
   not adopted. Distillation (`--teacher`, weight 0.5, fold-matched teachers) on har6-acc_gyro:
   seed-2 student of seeds 0 + 1: 0.9538 vs 0.9524 (folds -0.8, -0.2, 0.0, +2.4, -0.7 pt);
   seed-3 student of seeds 0 + 1 + 2, stopped after two folds at 0.9476 / 0.9772 vs 0.9488 /
-  0.9809: not adopted, the student does not keep the teachers' gain. The mean softmax of
+  0.9809: not adopted, the student does not keep the teachers' gain (likely because teachers
+  scored on their own training windows give targets close to the labels; out-of-fold teacher
+  predictions would be the next thing to try). The mean softmax of
   seeds did: har6-acc seeds 0 + 1 0.9451 vs 0.9406 for the single runs; har6-acc_gyro seeds
   0 + 1 0.9603 vs 0.9555, seeds 0 + 1 + 2 0.9606 vs 0.9545 (folds 0.953 / 0.979 / 0.999 /
   0.933 / 0.939 vs single-run means 0.944 / 0.979 / 0.998 / 0.924 / 0.927; never worse on a
   fold). **har6-acc_gyro is therefore three seeds of `acc6-int8` merged by `har-train
   ensemble`** (seeds s, s + 100, s + 200 for leaderboard seed s; that row has no size target).
   har6-acc keeps one model: three would triple its ~28 KB int8 file past the 32 KB target.
+  (The hapt12 rows followed; next item.)
+* **Seed ensembles for the hapt12 rows (session 4, validation subjects 17, 21, 26 only).** The
+  mean softmax of three of the five saved leaderboard models of each hapt12 row, validation
+  macro-F1 (ensemble vs mean of its three members), seeds 0+1+2 / 1+2+3 / 2+3+4 / 0+3+4:
+  hapt12-acc 0.848 vs 0.816, 0.830 vs 0.813, 0.830 vs 0.801, 0.820 vs 0.798; hapt12-acc_gyro
+  0.840 vs 0.833, 0.863 vs 0.835, 0.866 vs 0.828, 0.849 vs 0.829 (better in all eight). Both
+  hapt12 rows are therefore three seeds of their preset, like har6-acc_gyro (no size target).
 * **int8 calibration for the hapt12 rows (session 4, validation windows of the ten saved
   hapt12 models).** 512 vs 2048 calibration windows, clip 3 vs 4 sigma, mean int8/Keras
   agreement: hapt12-acc 99.55 / 99.61 / 99.55 / 99.52 % (512/3, 2048/3, 512/4, 2048/4),

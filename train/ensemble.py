@@ -9,6 +9,7 @@ an average of their softmax outputs.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -18,8 +19,8 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 
 from har_train.dataset import RunData, load_run
-from har_train.fit import (ConfigError, TrainResult, check_out_dir, package_versions,
-                           prepare_out_dir)
+from har_train.fit import (ConfigError, TrainConfig, TrainResult, check_out_dir,
+                           package_versions, prepare_out_dir)
 from har_train.models import count_params
 from har_train.run_model import load_run_model
 from har_train.report import evaluate, plot_confusion, write_metrics
@@ -48,9 +49,15 @@ def _normalization(model, run_dir: Path):
     return layer
 
 
-def _recipe(run: RunData) -> Dict[str, Any]:
-    """A member's training options apart from its seed (and the split, compared separately)."""
-    return {k: v for k, v in run.config.items() if k not in ("seed", "split")}
+def _recipe(run: RunData, run_dir: Path) -> Dict[str, Any]:
+    """A member's training options apart from its seed, with today's defaults for options its
+    config.json predates (the split is compared separately)."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    try:
+        config = TrainConfig(**{k: v for k, v in run.config.items() if k in known})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"ensemble member {run_dir}: unusable config.json ({exc})") from None
+    return {k: v for k, v in config.to_dict().items() if k != "seed"}
 
 
 def _check_members(runs: List[RunData], norms, run_dirs: Sequence[Path]) -> None:
@@ -59,11 +66,12 @@ def _check_members(runs: List[RunData], norms, run_dirs: Sequence[Path]) -> None
         if run.spec != first.spec:
             raise ConfigError(f"ensemble member {run_dir} has other preprocessing than "
                               f"{run_dirs[0]}")
-        if run.config.get("data") != first.config.get("data") or run.data.split != first.data.split:
+        same_data = run.config.get("data") == first.config.get("data")
+        if not same_data or run.data.split != first.data.split:
             raise ConfigError(f"ensemble member {run_dir} trained on other data or subjects "
                               f"than {run_dirs[0]}")
-        differ = sorted(k for k in set(_recipe(run)) | set(_recipe(first))
-                        if _recipe(run).get(k) != _recipe(first).get(k))
+        mine, theirs = _recipe(run, run_dir), _recipe(first, run_dirs[0])
+        differ = sorted(k for k in mine if mine[k] != theirs[k])
         if differ:
             raise ConfigError(f"ensemble member {run_dir} differs from {run_dirs[0]} in "
                               f"{', '.join(differ)}; members are one recipe with other seeds")

@@ -1,6 +1,7 @@
 """`har-train ensemble` / har_train.ensemble and the leaderboard's ensemble rows, on synthetic
 data: the merged model is the mean of its members, exports like any run, refuses mismatches."""
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -65,7 +66,12 @@ def test_merged_model_keeps_one_standardisation_for_the_exporter(members, tmp_pa
     pytest.importorskip("tensorflow")
     from har_export.convert import split_input_norm
 
-    merge_runs(members[:2], tmp_path / "ens")
+    older = tmp_path / "older"  # a member trained before the distillation options existed
+    shutil.copytree(members[1], older)
+    config = json.loads((older / "config.json").read_text())
+    del config["teacher"], config["distill_weight"]
+    (older / "config.json").write_text(json.dumps(config))
+    merge_runs([members[0], older], tmp_path / "ens")
     core, norm = split_input_norm(_load(tmp_path / "ens"))
     assert norm is not None
     assert not any(isinstance(layer, keras.layers.Normalization) for layer in core.layers)
