@@ -4,13 +4,15 @@
                                   [--runtime-python PATH] [--work DIR] [--fresh | --reexport]
 
 For each row (task x channels x preset, see leaderboard_rows.py) and seed: `har_train.fit.train`
-writes a run folder, `har_export.pipeline.export_model` converts it (float32 + int8, behind the
-parity gate), and leaderboard_score.py scores both TFLite files through har_runtime's
-TFLiteClassifier in a separate process (normally the runtime venv's Python with tflite-runtime)
-on the run's test-subject windows. Each (row, seed) result is saved as WORK/ROW/sSEED/record.json
-and reused on the next invocation unless --fresh, so rows and seeds can be added in several
-runs; the report is always built from every saved record of the chosen rows. --reexport keeps
-the trained models and repeats export + scoring (what an exporter change needs).
+writes a run folder (for a row with `members` > 1, one per member seed, merged by
+`har_train.ensemble.merge_runs`), `har_export.pipeline.export_model` converts it (float32 +
+int8, behind the parity gate), and leaderboard_score.py scores both TFLite files through
+har_runtime's TFLiteClassifier in a separate process (normally the runtime venv's Python with
+tflite-runtime) on the run's test-subject windows. Each (row, seed) result is saved as
+WORK/ROW/sSEED/record.json and reused on the next invocation unless --fresh (so are finished
+member runs), so rows and seeds can be added in several runs; the report is built from every
+saved record of the chosen rows whose members match the row's. --reexport keeps the trained
+models and repeats export + scoring (what an exporter change needs).
 
 --quick: synthetic data, 2 epochs, 1 seed, rows seed-body and har6-acc, report in WORK: the
 whole path in about two minutes (CI). Exit codes: 0 ok, 2 usage, 3 bad options, 5 scoring failed.
