@@ -98,18 +98,11 @@ def export_and_score(folder: Path, config, recordings, runtime_python: str):
 
 def _finished(run_dir: Path, config) -> bool:
     """Whether RUN_DIR holds a finished run of exactly `config` (so it can be reused)."""
-    from dataclasses import fields
-
     from har_train.fit import TrainConfig
 
     try:
-        stored = json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError):
-        return False
-    known = {f.name for f in fields(TrainConfig)}
-    try:
-        same = TrainConfig(**{k: v for k, v in stored.items() if k in known}) == config
-    except (TypeError, ValueError):
+        same = TrainConfig.from_stored(json.loads((run_dir / "config.json").read_text())) == config
+    except (OSError, ValueError):  # unreadable, not JSON, or unusable options (ConfigError)
         return False
     return same and (run_dir / "metrics.json").is_file() and (run_dir / "model.keras").is_file()
 

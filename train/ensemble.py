@@ -9,7 +9,6 @@ an average of their softmax outputs.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import time
@@ -52,11 +51,10 @@ def _normalization(model, run_dir: Path):
 def _recipe(run: RunData, run_dir: Path) -> Dict[str, Any]:
     """A member's training options apart from its seed, with today's defaults for options its
     config.json predates (the split is compared separately)."""
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
     try:
-        config = TrainConfig(**{k: v for k, v in run.config.items() if k in known})
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"ensemble member {run_dir}: unusable config.json ({exc})") from None
+        config = TrainConfig.from_stored(run.config)
+    except ConfigError as exc:
+        raise ConfigError(f"ensemble member {run_dir}: config.json: {exc}") from None
     return {k: v for k, v in config.to_dict().items() if k != "seed"}
 
 

@@ -122,6 +122,19 @@ class TrainConfig:
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 
+    @classmethod
+    def from_stored(cls, data: Dict[str, Any]) -> "TrainConfig":
+        """The config a run's config.json (or a leaderboard record) holds: other keys (split,
+        members) are ignored and options it predates take today's defaults. ConfigError if the
+        values are unusable."""
+        if not isinstance(data, dict):
+            raise ConfigError("training options must be a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"unusable training options ({exc})") from None
+
 
 def _option_pairs(options) -> Tuple[Tuple[str, Any], ...]:
     """Model options as sorted (name, value) pairs (lists become tuples, so configs hash)."""

@@ -94,3 +94,15 @@ def test_bad_augmentation_strength_is_refused_before_anything_is_written(tmp_pat
     with pytest.raises(ConfigError, match="rotation_deg"):
         train(config, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_stored_config_ignores_extra_keys_and_fills_options_it_predates():
+    stored = TrainConfig(seed=3, teacher=("runs/a",)).to_dict()
+    stored.update(split={"train": [1]}, members=["x"])
+    assert TrainConfig.from_stored(stored) == TrainConfig(seed=3, teacher=("runs/a",))
+    del stored["teacher"], stored["distill_weight"]
+    assert TrainConfig.from_stored(stored) == TrainConfig(seed=3)
+    with pytest.raises(ConfigError, match="JSON object"):
+        TrainConfig.from_stored([1, 2])
+    with pytest.raises(ConfigError, match="unusable training options"):
+        TrainConfig.from_stored({"epochs": 0})
