@@ -99,13 +99,38 @@ def split_input_norm(model: Any) -> Tuple[Any, Optional[InputNorm]]:
     return core, InputNorm.from_variance(np.asarray(norm.mean), np.asarray(norm.variance))
 
 
-def int8_calibration(windows: np.ndarray, norm: Optional[InputNorm]) -> np.ndarray:
+def input_limit(graph: Any) -> float:
+    """The int8 input range (+-) for a graph cut by `split_input_norm`, in its input's units.
+
+    A graph that saturates its own input (har-train's `--input-clip`: every path starts with a
+    hard tanh, nested ensemble members included) is calibrated to exactly [-1, 1], so float and
+    int8 clip the same values; any other graph to +-INPUT_CLIP_STD."""
+    return 1.0 if _input_saturates(graph) else INPUT_CLIP_STD
+
+
+def _input_saturates(graph: Any) -> bool:
+    import keras
+
+    tensor = graph.inputs[0]
+    # Keras has no public "consumers of a tensor"; inbound nodes also list calls made in other
+    # graphs (a member core called inside an ensemble), so match the tensor by identity.
+    readers = [op for op in graph.operations
+               if any(any(t is tensor for t in node.input_tensors) for node in op._inbound_nodes)]
+    return bool(readers) and all(
+        _input_saturates(op) if isinstance(op, keras.Model)
+        else isinstance(op, keras.layers.Activation)
+        and getattr(op.activation, "__name__", "") == "hard_tanh"
+        for op in readers)
+
+
+def int8_calibration(windows: np.ndarray, norm: Optional[InputNorm],
+                     limit: float = INPUT_CLIP_STD) -> np.ndarray:
     """Calibration windows as the converted graph sees them: standardised and clipped to
-    +-INPUT_CLIP_STD when the graph was cut (`split_input_norm`), else unchanged."""
+    +-`limit` (see `input_limit`) when the graph was cut (`split_input_norm`), else unchanged."""
     windows = np.asarray(windows, np.float32)
     if norm is None:
         return windows
-    return np.clip(norm.apply(windows), -INPUT_CLIP_STD, INPUT_CLIP_STD).astype(np.float32)
+    return np.clip(norm.apply(windows), -limit, limit).astype(np.float32)
 
 
 def representative_indices(y: np.ndarray, size: int, seed: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 from har_export.bundle_writer import check_out, recommend, write_bundle
 from har_export.c_array import c_array_sources
 from har_export.convert import (DEFAULT_CALIBRATION_SIZE, VARIANTS, calibration_summary,
-                                check_model_io, convert_variants, int8_calibration,
+                                check_model_io, convert_variants, input_limit, int8_calibration,
                                 keras_probabilities, load_keras_model, representative_indices,
                                 split_input_norm)
 from har_export.errors import InputError, OptionError
@@ -126,7 +126,8 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(),
     check_model_io(model, run.spec.input_shape, run.spec.num_classes)
     calibration, calib_summary = calibration_windows(run, options.calibration_size, options.seed)
     core, norm = split_input_norm(model)
-    models = convert_variants(core, options.variants, int8_calibration(calibration, norm))
+    models = convert_variants(core, options.variants,
+                              int8_calibration(calibration, norm, input_limit(core)))
     test = run.data.test
     report = run_gate(models, test.x, test.y, test.subject,
                       keras_probabilities(model, test.x), options.thresholds, norm)

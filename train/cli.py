@@ -102,6 +102,10 @@ def cli() -> None:
               help="Share of the teacher in each target (the rest is the one-hot label). "
               "[default: 0.5]")
 @click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True))
+@click.option("--input-clip", type=click.FloatRange(min=0), metavar="SIGMA",
+              help="Saturate the standardised input at +-SIGMA standard deviations inside the "
+              "model, as a full-int8 input does, so int8 and float agree on extreme windows "
+              "(har-export calibrates to the same range). 0: no clip. [default: 0]")
 @click.option("--patience", type=click.IntRange(min=1), help="Early-stopping patience (epochs).")
 @click.option("--val-subjects", callback=_parse_subjects,
               help="Validation subjects, e.g. 3,7,11 (default: 3 seeded picks from the "

@@ -66,6 +66,9 @@ class TrainConfig:
     model: str = "seed_cnn"
     #: Keyword arguments for the model builder, e.g. (("filters", (48, 64, 96)),).
     model_options: Tuple[Tuple[str, Any], ...] = ()
+    #: Saturate the standardised input at +-this many standard deviations inside the model, as
+    #: a full-int8 input does (see models._normalized_input); 0: no clip.
+    input_clip: float = 0.0
     epochs: int = 30
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -101,6 +104,8 @@ class TrainConfig:
         if self.train_hop is not None and not 1 <= self.train_hop <= self.hop:
             raise ConfigError(f"train_hop must be between 1 and hop ({self.hop}), "
                               f"got {self.train_hop!r}")
+        if not self.input_clip >= 0:
+            raise ConfigError(f"input_clip must be >= 0 (0: none), got {self.input_clip!r}")
         if not 0.0 <= self.label_smoothing < 1.0 or self.weight_decay < 0:
             raise ConfigError("label_smoothing must be in [0, 1) and weight_decay >= 0")
         if not 0.0 < self.distill_weight <= 1.0:
@@ -292,7 +297,8 @@ def _fit(config: TrainConfig, data: SplitData, spec, out: Path, augment, soft=No
     from har_train.augment import WindowFeeder
 
     mean, var = normalization_stats(data.train.x)
-    model = build_model(config.model, spec, mean, var, **dict(config.model_options))
+    model = build_model(config.model, spec, mean, var, input_clip=config.input_clip,
+                        **dict(config.model_options))
     weights = (class_sample_weights(data.train.y, spec.num_classes)
                if config.class_weight else None)
     feeder = WindowFeeder(data.train.x, data.train.y, spec.num_classes, config.batch_size,

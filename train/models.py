@@ -34,12 +34,23 @@ class ModelInfo:
     build: Callable[..., Any]
 
 
-def _normalized_input(spec: PreprocessSpec, norm_mean, norm_var):
-    """Input in raw units followed by the fixed per-channel standardisation."""
+def _normalized_input(spec: PreprocessSpec, norm_mean, norm_var, input_clip: float = 0.0):
+    """Input in raw units followed by the fixed per-channel standardisation.
+
+    `input_clip` > 0 saturates the standardised input at +-`input_clip` standard deviations:
+    the standardisation divides by `input_clip` more and a hard tanh clips to [-1, 1]. A
+    full-int8 input tensor saturates anyway; when the model does so itself, float and int8 see
+    the same values and har-export calibrates the input to exactly that range."""
     from keras import layers
 
+    if input_clip < 0:
+        raise ModelError(f"input_clip must be >= 0 (0: none), got {input_clip!r}")
     inputs = layers.Input(shape=spec.input_shape, name="window")
+    if input_clip > 0:
+        norm_var = [v * input_clip ** 2 for v in norm_var]
     x = layers.Normalization(axis=-1, mean=norm_mean, variance=norm_var, name="normalize")(inputs)
+    if input_clip > 0:
+        x = layers.Activation("hard_tanh", name="input_clip")(x)
     return inputs, x
 
 
@@ -71,12 +82,12 @@ def _train_noise(x, stddev: float, name: str):
 
 
 def build_seed_cnn(spec: PreprocessSpec, norm_mean, norm_var, filters: int = 64,
-                   kernel: int = 16, dropout: float = 0.0):
+                   kernel: int = 16, dropout: float = 0.0, input_clip: float = 0.0):
     """The KCC2020 tutorial baseline: one Conv1D -> BN -> ReLU -> global average -> softmax."""
     import keras
     from keras import layers
 
-    inputs, x = _normalized_input(spec, norm_mean, norm_var)
+    inputs, x = _normalized_input(spec, norm_mean, norm_var, input_clip)
     x = _conv_bn_relu(x, filters, kernel, "conv1")
     x = layers.GlobalAveragePooling1D(name="gap")(x)
     return keras.Model(inputs, _classifier_head(x, spec, dropout), name="seed_cnn")
@@ -100,7 +111,7 @@ def _residual_block(x, filters: int, kernel: int, dilation: int, name: str):
 
 def build_resnet1d(spec: PreprocessSpec, norm_mean, norm_var,
                    filters: Sequence[int] = (32, 64, 64), dilations: Sequence[int] = (1, 2, 4),
-                   kernel: int = 5, dropout: float = 0.3):
+                   kernel: int = 5, dropout: float = 0.3, input_clip: float = 0.0):
     """Residual 1-D CNN: stem, dilated residual blocks with pooling between, ~85 k params.
 
     Dilation widens the receptive field to most of a 2.56 s window without more weights;
@@ -111,7 +122,7 @@ def build_resnet1d(spec: PreprocessSpec, norm_mean, norm_var,
 
     if len(filters) != len(dilations):
         raise ModelError("resnet1d: filters and dilations must have the same length")
-    inputs, x = _normalized_input(spec, norm_mean, norm_var)
+    inputs, x = _normalized_input(spec, norm_mean, norm_var, input_clip)
     x = _conv_bn_relu(x, filters[0], 7, "stem")
     for i, (f, d) in enumerate(zip(filters, dilations)):
         x = _residual_block(x, int(f), kernel, int(d), f"block{i + 1}")
@@ -133,14 +144,14 @@ def _ds_block(x, filters: int, kernel: int, name: str, noise: float = 0.0):
 
 def build_tiny_dscnn(spec: PreprocessSpec, norm_mean, norm_var,
                      filters: Sequence[int] = (32, 48, 64), kernel: int = 9,
-                     dropout: float = 0.2, quant_noise: float = 0.0):
+                     dropout: float = 0.2, quant_noise: float = 0.0, input_clip: float = 0.0):
     """MCU-class depthwise-separable CNN (< 20 k params): strided stem, three DS blocks.
 
     `quant_noise` > 0 adds training-only Gaussian noise of that stddev after every activation
     (see `_train_noise`); the exported model is the same graph either way."""
     import keras
 
-    inputs, x = _normalized_input(spec, norm_mean, norm_var)
+    inputs, x = _normalized_input(spec, norm_mean, norm_var, input_clip)
     x = _dscnn_trunk(x, filters, kernel, float(quant_noise))
     return keras.Model(inputs, _classifier_head(x, spec, dropout), name="tiny_dscnn")
 
@@ -170,13 +181,13 @@ def _posture_features(normalized, name: str):
 
 def build_tiny_dscnn_posture(spec: PreprocessSpec, norm_mean, norm_var,
                         filters: Sequence[int] = (32, 48, 64), kernel: int = 9,
-                        dropout: float = 0.2, hidden: int = 32):
+                        dropout: float = 0.2, hidden: int = 32, input_clip: float = 0.0):
     """tiny_dscnn plus a posture branch: the window's mean normalised input joins the pooled
     features, then a small dense layer mixes them (< 20 k params)."""
     import keras
     from keras import layers
 
-    inputs, normalized = _normalized_input(spec, norm_mean, norm_var)
+    inputs, normalized = _normalized_input(spec, norm_mean, norm_var, input_clip)
     x = _dscnn_trunk(normalized, filters, kernel)
     x = layers.Concatenate(name="with_posture")([x, _posture_features(normalized, "posture")])
     x = layers.Dense(int(hidden), activation="relu", name="mix")(x)

@@ -126,3 +126,16 @@ def test_models_and_presets_commands_list_everything():
     presets = CliRunner().invoke(cli, ["presets"])
     assert presets.exit_code == 0 and "acc3-int8" in presets.output
     assert "model=tiny_dscnn" in presets.output
+
+
+def test_input_clip_is_built_into_the_model_and_recorded(tmp_path):
+    import keras
+
+    out = tmp_path / "clip"
+    result = CliRunner().invoke(cli, FIT + ["--input-clip", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["input_clip"] == 3.0
+    model = keras.saving.load_model(out / "model.keras", safe_mode=True, compile=False)
+    assert model.layers[2].name == "input_clip"
+    bad = CliRunner().invoke(cli, FIT + ["--input-clip", "-1", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "-1" in bad.output

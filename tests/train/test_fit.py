@@ -26,6 +26,8 @@ def test_config_refuses_unknown_choices_and_bad_numbers():
         TrainConfig(label_smoothing=1.0)
     with pytest.raises(ConfigError, match="train_hop must be between 1 and hop"):
         TrainConfig(hop=64, train_hop=65)
+    with pytest.raises(ConfigError, match="input_clip must be >= 0"):
+        TrainConfig(input_clip=-3.0)
 
 
 def test_every_preset_builds_a_valid_config_and_explicit_options_win():

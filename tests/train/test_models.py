@@ -88,3 +88,26 @@ def test_converts_to_tflite_builtins_only(built, name, tmp_path, rng):
     interpreter.invoke()
     got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     np.testing.assert_allclose(got, np.asarray(model.predict(x, verbose=0)), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_input_clip_saturates_the_standardised_input(name, rng):
+    spec = make_spec(channels="acc")
+    mean, var = np.array([0.0, 1.0, -1.0]), np.array([1.0, 4.0, 0.25])
+    model = build_model(name, spec, mean, var, input_clip=3.0)
+    x = rng.normal(size=(4, 128, 3)).astype(np.float32) * 5 * np.sqrt(var) + mean
+    z = (x - mean) / np.sqrt(var)
+    assert np.abs(z).max() > 3  # the clip is exercised
+    clipped = (mean + np.clip(z, -3, 3) * np.sqrt(var)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), model.predict(clipped, verbose=0),
+                               atol=1e-6)
+    # Inside the range the clip changes nothing: the model is the unclipped one at 1/3 scale.
+    layer = model.get_layer("input_clip")
+    inner = np.float32([[[0.0, 1.0 + 2.0 * 2.0, -1.0 - 2.5 * 0.5]]])
+    np.testing.assert_allclose(np.asarray(layer(model.get_layer("normalize")(inner))),
+                               [[[0.0, 2.0 / 3.0, -2.5 / 3.0]]], rtol=1e-5)
+
+
+def test_input_clip_must_not_be_negative():
+    with pytest.raises(ModelError, match="input_clip must be >= 0"):
+        build_model("tiny_dscnn", make_spec(), np.zeros(3), np.ones(3), input_clip=-1.0)
