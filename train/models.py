@@ -3,7 +3,7 @@
 Each model opens with a `Normalization` layer holding per-channel training statistics, so the
 saved model (and everything exported from it) takes raw sensor units, exactly what the runtime's
 windower produces. Layers are restricted to ones that convert to TFLite builtins (convolutions,
-batch norm, ReLU, Add, pooling, Dense, Dropout, softmax).
+batch norm, ReLU, Add, pooling, Dense, Dropout, softmax, and the hard tanh of `input_clip`).
 
 Keras is imported inside the builders, not at module top: the registry must be listable (CLI
 choices, help) without loading a backend, and the backend is only chosen when Keras first loads.
