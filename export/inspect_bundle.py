@@ -42,7 +42,9 @@ def describe_bundle(bundle: Bundle) -> str:
         "labels      " + ", ".join(f"{i}={name}" for i, name in enumerate(bundle.labels)),
         f"sampling    {spec.sample_rate_hz:g} Hz; window {spec.window} samples "
         f"({spec.window / spec.sample_rate_hz:g} s), hop {spec.hop} "
-        f"({spec.hop / spec.sample_rate_hz:g} s); max gap {spec.max_gap_s:g} s",
+        f"({spec.hop / spec.sample_rate_hz:g} s); max gap {spec.max_gap_s:g} s"
+        + (f"; labels describe the last {spec.labelled} samples (the first {spec.context} are "
+           "context)" if spec.context else ""),
         f"channels    {', '.join(spec.channels)} (acc in {spec.acc_unit}, gyro in "
         f"{spec.gyro_unit}); acc mode {spec.acc_mode} -> model input "
         f"{', '.join(spec.model_channels)}",

@@ -38,8 +38,11 @@ class PreprocessSpec:
     """Everything between raw sensor samples and the model's input tensor.
 
     Windows are `window` samples long at `sample_rate_hz`, a new one every `hop` samples.
-    A window's label is its most frequent sample label, kept only when that label covers at
-    least `min_label_fraction` of the window and belongs to `labels` (see `window_label`).
+    A window's label is the most frequent label of its last `label_span` samples (the whole
+    window when 0), kept only when that label covers at least `min_label_fraction` of them and
+    belongs to `labels` (see `windowing.window_labels`). With `label_span` < `window` the model
+    also sees `window - label_span` samples of context before the span it answers for, and a
+    prediction still refers to the window's last sample, so the stream stays causal.
     """
 
     sample_rate_hz: float = 50.0
@@ -58,6 +61,8 @@ class PreprocessSpec:
         "walking", "walking_upstairs", "walking_downstairs", "sitting", "standing", "laying",
     )
     min_label_fraction: float = 1.0
+    #: Samples at the end of each window that its label describes; 0: the whole window.
+    label_span: int = 0
     #: Gaps in a live stream longer than this reset the window buffer (no window spans a gap).
     max_gap_s: float = 0.5
     version: int = field(default=SPEC_VERSION)
@@ -83,6 +88,8 @@ class PreprocessSpec:
             problems.append("gravity_taps must be >= 1")
         if len(self.label_ids) != len(self.labels) or not self.labels:
             problems.append("label_ids and labels must be non-empty and the same length")
+        if not 0 <= self.label_span <= self.window:
+            problems.append("label_span must be between 0 (the whole window) and window")
         if not 0.0 < self.min_label_fraction <= 1.0:
             problems.append("min_label_fraction must be in (0, 1]")
         if self.version != SPEC_VERSION:
@@ -95,6 +102,16 @@ class PreprocessSpec:
     def history(self) -> int:
         """Raw samples needed before a window's first sample (for the causal gravity filter)."""
         return self.gravity_taps - 1 if self.acc_mode != "total" else 0
+
+    @property
+    def labelled(self) -> int:
+        """Samples at the end of each window that decide its label."""
+        return self.label_span or self.window
+
+    @property
+    def context(self) -> int:
+        """Samples the model sees before the labelled span."""
+        return self.window - self.labelled
 
     @functools.cached_property
     def model_channels(self) -> Tuple[str, ...]:

@@ -57,7 +57,10 @@ def transform_windows(raw: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
 
 
 def window_labels(label_windows: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """Class index per window by the spec's rule (majority label covering enough), else -1."""
+    """Class index per window by the spec's rule (majority label covering enough), else -1.
+
+    `label_windows` holds each window's labelled span (its last `spec.labelled` samples).
+    """
     ids = np.asarray(spec.label_ids)
     counts = (label_windows[:, :, None] == ids[None, None, :]).sum(axis=1)
     best = counts.argmax(axis=1)
@@ -145,8 +148,9 @@ class Windower:
             _rows(self._buf, stop, windows, hop, self._keep, self._span), spec)
         batch_labels = None
         if self.with_labels:
+            span = spec.labelled
             batch_labels = window_labels(
-                _rows(self._lbuf, stop, windows, hop, w, self._span[:w]), spec)
+                _rows(self._lbuf, stop, windows, hop, span, self._span[:span]), spec)
         ends = np.arange(first_end, first_end + hop * windows, hop, dtype=np.int64)
         return WindowBatch(batch_windows, ends, batch_labels)
 

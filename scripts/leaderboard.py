@@ -60,10 +60,10 @@ def invocation() -> str:
 
 def test_windows(config, recordings):
     """The run's test-subject windows, rebuilt exactly as training split them."""
-    from har_train.dataset import build_split_data, make_spec, subjects_of
+    from har_train.dataset import build_split_data, subjects_of
     from har_train.fit import make_split
 
-    spec = make_spec(config.task, config.channels, config.acc_mode, config.window, config.hop)
+    spec = config.make_spec()
     data = build_split_data(recordings, spec, make_split(config, subjects_of(recordings)))
     return spec, data.test
 

@@ -90,6 +90,11 @@ def cli() -> None:
               help="Random sensor rotation, gain and jitter on training windows.")
 @click.option("--class-weight/--no-class-weight", default=None,
               help="Weight classes inversely to their training frequency.")
+@click.option("--context", type=click.IntRange(min=0), metavar="SAMPLES",
+              help="Also feed the model the SAMPLES before each window (history: its input "
+              "grows to SAMPLES + window; labels and the device's prediction times do not "
+              "change). Helps tell apart activities that differ in what came before, e.g. "
+              "sit-to-lie vs stand-to-lie. [default: 0]")
 @click.option("--train-hop", type=click.IntRange(min=1), help="Cut training windows every N "
               "samples instead of the spec's hop (more overlapping windows; validation, test "
               "and the device keep the spec's hop). Must not exceed the hop.")

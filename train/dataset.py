@@ -57,14 +57,21 @@ class RunData:
 
 
 def make_spec(task: str = "har6", channels: str = "acc", acc_mode: str = "total",
-              window: int = 128, hop: int = 64, rate_hz: float = 50.0) -> PreprocessSpec:
-    """The spec for a named task and channel set (UCI HAR windowing: 2.56 s, 50 % overlap)."""
+              window: int = 128, hop: int = 64, rate_hz: float = 50.0,
+              context: int = 0) -> PreprocessSpec:
+    """The spec for a named task and channel set (UCI HAR windowing: 2.56 s, 50 % overlap).
+
+    `context` samples before each labelled `window` are fed to the model too: its input is
+    `context + window` samples long, and the labelled windows (the examples and their labels)
+    are the same as without context, bar those too close to a recording's start to have it.
+    """
     if channels not in CHANNEL_SETS:
         raise DataError(f"unknown channel set {channels!r}; choose from {sorted(CHANNEL_SETS)}")
     ids, names, fraction = task_labels(task)
-    return PreprocessSpec(sample_rate_hz=rate_hz, window=window, hop=hop,
+    return PreprocessSpec(sample_rate_hz=rate_hz, window=window + context, hop=hop,
                           channels=CHANNEL_SETS[channels], acc_mode=acc_mode, label_ids=ids,
-                          labels=names, min_label_fraction=fraction)
+                          labels=names, min_label_fraction=fraction,
+                          label_span=window if context else 0)
 
 
 def windows_from_recordings(recordings: Iterable[Recording], spec: PreprocessSpec) -> WindowSet:

@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from har_runtime.labels import TASKS
-from har_runtime.spec import ACC_MODES, CHANNEL_SETS
+from har_runtime.spec import ACC_MODES, CHANNEL_SETS, PreprocessSpec
 from har_train.dataset import SplitData, build_split_data, fingerprint, make_spec, subjects_of
 from har_train.errors import DataError
 from har_train.models import MODELS, build_model, count_params
@@ -61,6 +61,8 @@ class TrainConfig:
     acc_mode: str = "total"
     window: int = 128
     hop: int = 64
+    #: Samples before each window that the model also sees (its input is context + window).
+    context: int = 0
     #: Hop of the training windows only (None: `hop`); see dataset.build_split_data.
     train_hop: Optional[int] = None
     model: str = "seed_cnn"
@@ -101,6 +103,8 @@ class TrainConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not self.context >= 0:
+            raise ConfigError(f"context must be >= 0, got {self.context!r}")
         if self.train_hop is not None and not 1 <= self.train_hop <= self.hop:
             raise ConfigError(f"train_hop must be between 1 and hop ({self.hop}), "
                               f"got {self.train_hop!r}")
@@ -123,6 +127,11 @@ class TrainConfig:
         if self.val_subjects is not None:
             data["val_subjects"] = list(self.val_subjects)
         return data
+
+    def make_spec(self) -> PreprocessSpec:
+        """The preprocessing spec these options define."""
+        return make_spec(self.task, self.channels, self.acc_mode, self.window, self.hop,
+                         context=self.context)
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
@@ -319,7 +328,7 @@ def _load_data(config: TrainConfig, recordings):
 
     if recordings is None:
         recordings = load_recordings(config.data)
-    spec = make_spec(config.task, config.channels, config.acc_mode, config.window, config.hop)
+    spec = config.make_spec()
     split = make_split(config, subjects_of(recordings))
     data = build_split_data(recordings, spec, split, config.train_hop)
     if len(data.val) == 0:

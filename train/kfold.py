@@ -9,7 +9,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from har_train.dataset import make_spec, subjects_of
+from har_train.dataset import subjects_of
 from har_train.distill import check_teacher, fold_teachers
 from har_train.fit import (ConfigError, TrainConfig, TrainResult, check_out_dir, prepare_out_dir,
                            train)
@@ -56,7 +56,7 @@ def cross_validate(config: TrainConfig, k: int, out_dir, overwrite: bool = False
     except SplitError as exc:
         raise ConfigError(str(exc)) from None
     if config.teacher:  # every fold's teachers, before any folder is written
-        spec = make_spec(config.task, config.channels, config.acc_mode, config.window, config.hop)
+        spec = config.make_spec()
         for split, teacher in zip(splits, teachers):
             for run in teacher:
                 check_teacher(run, spec, split, config.data)

@@ -79,6 +79,21 @@ def test_inspect_shows_labels_io_ops_and_parity(converted):
         assert text in result.output
 
 
+def test_a_model_with_context_exports_and_says_so(tmp_path):
+    from tiny_run import make_tiny_run
+
+    run = make_tiny_run(tmp_path / "run", epochs=8, window=64, hop=32, context=64)
+    out = tmp_path / "bundle"
+    result = run_cli("convert", run / "model.keras", "--out", out)
+    assert result.exit_code == EXIT_OK, result.output
+    bundle = load_bundle(out)
+    assert (bundle.spec.window, bundle.spec.labelled, bundle.spec.context) == (128, 64, 64)
+    assert bundle.variants["int8"].input.shape == (-1, 128, 3)
+    shown = run_cli("inspect", out).output
+    assert "window 128 samples (2.56 s)" in shown
+    assert "labels describe the last 64 samples (the first 64 are context)" in shown
+
+
 def test_verify_reruns_the_gate_and_catches_stricter_limits(converted):
     _, out = converted
     ok = run_cli("verify", out)

@@ -38,9 +38,10 @@ def tiny_model(input_shape, num_classes: int, seed: int = 0, norm_stats=None):
 
 
 def make_tiny_run(run_dir, epochs: int = 30, seed: int = 0, window: int = 128, hop: int = 64,
-                  model=None, normalize: bool = True) -> Path:
+                  model=None, normalize: bool = True, context: int = 0) -> Path:
     """Train the tiny model (or save `model` untrained) and write a complete run folder.
-    `normalize=False` leaves out the Normalization layer (a model that takes sensor units)."""
+    `normalize=False` leaves out the Normalization layer (a model that takes sensor units);
+    `context` feeds it that many samples before each labelled window (har-train --context)."""
     import keras
 
     from har_train.dataset import build_split_data, fingerprint, make_spec
@@ -50,7 +51,7 @@ def make_tiny_run(run_dir, epochs: int = 30, seed: int = 0, window: int = 128, h
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     recordings = load_recordings(DATA)
-    spec = make_spec("har6", window=window, hop=hop)
+    spec = make_spec("har6", window=window, hop=hop, context=context)
     split = default_split([r.subject for r in recordings], seed=seed)
     data = build_split_data(recordings, spec, split)
     if model is None:
@@ -64,7 +65,7 @@ def make_tiny_run(run_dir, epochs: int = 30, seed: int = 0, window: int = 128, h
     model.save(run / "model.keras")
     (run / "spec.json").write_text(spec.to_json())
     config = {"data": DATA, "task": "har6", "channels": "acc", "model": "tiny", "seed": seed,
-              "split": split.to_dict(), "epochs": epochs}
+              "split": split.to_dict(), "epochs": epochs, "context": context}
     (run / "config.json").write_text(json.dumps(config, indent=2))
     versions = {"python": platform.python_version(), "keras": keras.__version__,
                 "backend": keras.backend.backend(), "numpy": np.__version__}

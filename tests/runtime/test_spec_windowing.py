@@ -22,6 +22,8 @@ def test_spec_json_round_trip():
     ({"channels": ["acc_q"]}, "unknown channels"),
     ({"acc_mode": "magic"}, "acc_mode"),
     ({"labels": ["a"]}, "same length"),
+    ({"label_span": 129}, "label_span"),
+    ({"label_span": -1}, "label_span"),
     ({"version": 99}, "not supported"),
     ({"colour": "red"}, "unknown spec fields"),
 ])
@@ -30,6 +32,24 @@ def test_bad_specs_are_refused_with_a_reason(change, message):
     data.update(change)
     with pytest.raises(SpecError, match=message):
         PreprocessSpec.from_json(json.dumps(data))
+
+
+def test_label_span_labels_the_end_of_the_window_only():
+    spec = PreprocessSpec(window=12, hop=4, label_span=4, min_label_fraction=0.75)
+    assert (spec.labelled, spec.context) == (4, 8)
+    assert (PreprocessSpec(window=12).labelled, PreprocessSpec(window=12).context) == (12, 0)
+    assert PreprocessSpec.from_json(spec.to_json()) == spec
+    # Samples 0-11 are walking (1), 12-19 sitting (4): a window's label follows its last 4.
+    labels = np.array([1] * 12 + [4] * 8)
+    batch = make_windows(np.zeros((20, 3)), spec, labels)
+    assert batch.end_index.tolist() == [11, 15, 19]
+    assert batch.windows.shape == (3, 12, 3)
+    assert batch.labels.tolist() == [0, 3, 3]
+    # 3 of the last 4 samples labelled: enough for 0.75; the window's first 8 do not count.
+    labels[16] = -1
+    assert make_windows(np.zeros((20, 3)), spec, labels).labels.tolist() == [0, 3, 3]
+    labels[17] = -1
+    assert make_windows(np.zeros((20, 3)), spec, labels).labels.tolist() == [0, 3, -1]
 
 
 def test_spec_from_garbage_json():

@@ -17,6 +17,7 @@ SPECS = [
     PreprocessSpec(window=20, hop=7, acc_mode="body", gravity_taps=9),
     PreprocessSpec(window=16, hop=16, channels=ALL_CHANNELS, acc_mode="body_gravity",
                    gravity_taps=5, min_label_fraction=0.6),
+    PreprocessSpec(window=24, hop=5, min_label_fraction=0.6, label_span=9),
 ]
 
 

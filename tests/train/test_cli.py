@@ -139,3 +139,22 @@ def test_input_clip_is_built_into_the_model_and_recorded(tmp_path):
     assert model.layers[2].name == "input_clip"
     bad = CliRunner().invoke(cli, FIT + ["--input-clip", "-1", "--out", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "-1" in bad.output
+
+
+def test_context_feeds_the_samples_before_each_window_and_is_recorded(tmp_path, run):
+    import keras
+
+    out = tmp_path / "context"
+    result = CliRunner().invoke(cli, FIT + ["--context", "64", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["context"] == 64
+    spec = json.loads((out / "spec.json").read_text())
+    assert (spec["window"], spec["label_span"]) == (192, 128)
+    model = keras.saving.load_model(out / "model.keras", safe_mode=True, compile=False)
+    assert tuple(model.input_shape) == (None, 192, 3)
+    # The same labelled windows as without context, bar those too early to have any.
+    plain = json.loads((run[0] / "metrics.json").read_text())["windows"]
+    wide = json.loads((out / "metrics.json").read_text())["windows"]
+    assert all(0 < wide[side] <= plain[side] for side in plain)
+    bad = CliRunner().invoke(cli, FIT + ["--context", "-1", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "-1" in bad.output

@@ -28,6 +28,8 @@ def test_config_refuses_unknown_choices_and_bad_numbers():
         TrainConfig(hop=64, train_hop=65)
     with pytest.raises(ConfigError, match="input_clip must be >= 0"):
         TrainConfig(input_clip=-3.0)
+    with pytest.raises(ConfigError, match="context must be >= 0"):
+        TrainConfig(context=-1)
 
 
 def test_every_preset_builds_a_valid_config_and_explicit_options_win():

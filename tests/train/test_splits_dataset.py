@@ -77,6 +77,24 @@ def test_train_hop_densifies_training_windows_only():
         assert np.array_equal(getattr(dense, side).x, getattr(plain, side).x)
 
 
+def test_context_widens_the_input_but_keeps_the_labelled_windows():
+    recs = [_rec(s, [(1 + s % 6, 40), (-1, 8), (2, 40)]) for s in (1, 2, 3, 4)]
+    split = SubjectSplit((1, 3), (4,), (2,))
+    plain = build_split_data(recs, make_spec(window=16, hop=8), split)
+    wide_spec = make_spec(window=16, hop=8, context=24)
+    assert (wide_spec.window, wide_spec.label_span, wide_spec.input_shape) == (40, 16, (40, 3))
+    wide = build_split_data(recs, wide_spec, split)
+    # Windows ending before sample 39 have no 24 samples of context: the first three of each
+    # recording; of those, the pure-label rule kept the first three (all label 1+s%6).
+    for side in ("train", "val", "test"):
+        a, b = getattr(plain, side), getattr(wide, side)
+        per_rec = len(a) // len(set(a.subject.tolist()))
+        keep = np.concatenate([np.arange(3, per_rec) + i * per_rec
+                               for i in range(len(a) // per_rec)])
+        assert np.array_equal(b.y, a.y[keep]) and np.array_equal(b.subject, a.subject[keep])
+        assert np.array_equal(b.x[:, 24:], a.x[keep])
+
+
 def test_fingerprint_changes_with_any_sample():
     recs = [_rec(1, [(1, 30)]), _rec(2, [(2, 30)])]
     before = fingerprint(recs)
