@@ -129,13 +129,32 @@ def train_row_model(row: Row, config, folder: Path, recordings, reuse: bool) -> 
     return merge_runs(members, folder / "run", overwrite=True).metrics
 
 
-def run_one(row: Row, seed: int, folder: Path, data: str, recordings, runtime_python: str,
-            epochs: Optional[int], reuse: bool = True) -> Dict[str, Any]:
-    """Train, export and score one (row, seed); returns its record."""
+def row_config(row: Row, seed: int, data: str, epochs: Optional[int]):
+    """The TrainConfig of (row, seed): the row's preset with its options (member 0's seed)."""
     from har_train.presets import make_config
 
     options = dict(row.train_options(), seed=seed, data=data, epochs=epochs)
-    config = make_config(row.preset, options)
+    return make_config(row.preset, options)
+
+
+def _stale(record: Mapping[str, Any], row: Row, seed: int, data: str,
+           epochs: Optional[int]) -> bool:
+    """Whether a saved record was made by other members or options than the row has now
+    (say, its preset changed since)."""
+    from har_train.fit import ConfigError, TrainConfig
+
+    if _members_of(record) != list(row.member_seeds(seed)):
+        return True
+    try:
+        return TrainConfig.from_stored(record["config"]) != row_config(row, seed, data, epochs)
+    except (KeyError, ConfigError):
+        return True
+
+
+def run_one(row: Row, seed: int, folder: Path, data: str, recordings, runtime_python: str,
+            epochs: Optional[int], reuse: bool = True) -> Dict[str, Any]:
+    """Train, export and score one (row, seed); returns its record."""
+    config = row_config(row, seed, data, epochs)
     start = time.monotonic()
     m = train_row_model(row, config, folder, recordings, reuse)
     trained = time.monotonic() - start
@@ -172,7 +191,7 @@ def collect(rows: Sequence[Row], seeds: Sequence[int], work: Path, data: str,
             runtime_python: str, epochs: Optional[int], fresh: bool,
             reexport: bool = False) -> None:
     """Make sure WORK holds a record for every (row, seed), computing the missing ones and those
-    made with other ensemble members than the row now has; with `reexport`, export and score
+    made with other ensemble members or options than the row now has; with `reexport`, export and score
     the saved runs again (training is kept)."""
     from har_train.sources import load_recordings
 
@@ -182,7 +201,7 @@ def collect(rows: Sequence[Row], seeds: Sequence[int], work: Path, data: str,
             folder = work / row.key / f"s{seed}"
             record_path = folder / "record.json"
             old = json.loads(record_path.read_text()) if record_path.exists() else None
-            if old is not None and _members_of(old) != list(row.member_seeds(seed)):
+            if old is not None and _stale(old, row, seed, data, epochs):
                 old = None
             if old is not None and not fresh and not reexport:
                 click.echo(f"{row.key} seed {seed}: reusing {record_path}")
@@ -208,15 +227,16 @@ def _members_of(record: Mapping[str, Any]) -> List[int]:
     return [int(s) for s in record.get("member_seeds", [record["seed"]])]
 
 
-def load_records(rows: Sequence[Row], work: Path, data: str) -> List[Mapping[str, Any]]:
-    """Every saved record of `rows` under WORK whose data source is `data` and whose model is
-    the row's current one (records of a single run are left out of an ensemble row)."""
+def load_records(rows: Sequence[Row], work: Path, data: str,
+                 epochs: Optional[int] = None) -> List[Mapping[str, Any]]:
+    """Every saved record of `rows` under WORK made from `data` by the row's current model and
+    options (records of a single run are left out of an ensemble row, and so are records of
+    an older version of the row's preset)."""
     out = []
     for row in rows:
         for path in sorted((work / row.key).glob("s*/record.json")):
             record = json.loads(path.read_text())
-            current = _members_of(record) == list(row.member_seeds(record["seed"]))
-            if record["config"]["data"] == data and current:
+            if not _stale(record, row, record["seed"], data, epochs):
                 out.append(record)
     return out
 
@@ -284,10 +304,10 @@ def main(quick: bool, seeds: Optional[int], rows_text: Optional[str], out: Optio
     work = work / "quick" if quick else work
     out = out or (work / "RESULTS.md" if quick else Path("docs/RESULTS.md"))
     start = time.monotonic()
+    epochs = QUICK_EPOCHS if quick else None
     if not report_only:
-        collect(rows, range(n_seeds), work, data, runtime_python,
-                QUICK_EPOCHS if quick else None, fresh, reexport)
-    records = load_records(rows, work, data)
+        collect(rows, range(n_seeds), work, data, runtime_python, epochs, fresh, reexport)
+    records = load_records(rows, work, data, epochs)
     if not records:
         raise BadOptions(f"no records for rows {[r.key for r in rows]} in {work}")
     grouped = group_records(records)

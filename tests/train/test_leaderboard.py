@@ -29,7 +29,10 @@ def _record(row_key, seed, rng, flip=0, size=20_000, n=120):
     y = rng.integers(0, 6, size=n)
     int8 = y.copy()
     int8[:flip] = (y[:flip] + 1) % 6
-    extra = {"config": {"data": "hapt", "seed": seed}, "model": "tiny_dscnn", "params": 8950,
+    from leaderboard import row_config
+
+    config = row_config(ROWS[row_key], seed, "hapt", None).to_dict()
+    extra = {"config": config, "model": "tiny_dscnn", "params": 8950,
              "val": {"accuracy": 0.9, "macro_f1": 0.9},
              "keras_test": {"accuracy": 1.0, "macro_f1": 1.0}, "test_subjects": [2, 4],
              "versions": {"keras": "3"}, "seconds": {"train": 10.0, "export": 2.0, "score": 1.0}}
@@ -193,3 +196,37 @@ def test_report_only_rebuilds_the_report_from_saved_records(tmp_path, rng):
     empty = CliRunner().invoke(main, ["--report-only", "--rows", "seed-body", "--work",
                                       str(tmp_path / "work"), "--out", str(out)])
     assert empty.exit_code == 3 and "no records" in empty.output
+
+
+def test_records_of_another_recipe_are_left_out_and_recomputed(tmp_path, rng, monkeypatch):
+    import leaderboard
+    from click.testing import CliRunner
+
+    for seed in (0, 1):
+        folder = tmp_path / "work" / "har6-acc" / f"s{seed}"
+        folder.mkdir(parents=True)
+        record = _record("har6-acc", seed, rng)
+        if seed == 1:  # made when the preset had another option value
+            record["config"]["label_smoothing"] = 0.0
+        (folder / "record.json").write_text(json.dumps(record))
+    work = tmp_path / "work"
+    kept = leaderboard.load_records([ROWS["har6-acc"]], work, "hapt")
+    assert [r["seed"] for r in kept] == [0]
+    assert leaderboard.load_records([ROWS["har6-acc"]], work, "synthetic:0") == []
+    recomputed = []
+
+    def fake_run_one(row, seed, folder, *args, **kwargs):
+        recomputed.append((row.key, seed, kwargs.get("reuse")))
+        return _record(row.key, seed, rng)
+
+    monkeypatch.setattr(leaderboard, "run_one", fake_run_one)
+    import har_train.sources
+
+    monkeypatch.setattr(har_train.sources, "load_recordings", lambda data: [])
+    result = CliRunner().invoke(leaderboard.main, ["--rows", "har6-acc", "--seeds", "2",
+                                                   "--work", str(work), "--out",
+                                                   str(tmp_path / "R.md")])
+    assert result.exit_code == 0, result.output
+    assert "har6-acc seed 0: reusing" in result.output
+    # The stale seed is trained again; finished member runs of the current recipe may be reused.
+    assert recomputed == [("har6-acc", 1, True)]

@@ -54,7 +54,7 @@ def test_model_options_reach_the_builder_and_round_trip_through_json():
 def test_int8_presets_stay_mcu_sized_and_name_existing_models():
     for name in ("acc3-int8", "acc6-int8", "acc3-int8-hapt12", "acc6-int8-hapt12"):
         config = make_config(name)
-        spec = make_spec(config.task, config.channels, config.acc_mode)
+        spec = config.make_spec()
         c = spec.input_shape[1]
         model = build_model(config.model, spec, np.zeros(c), np.ones(c),
                             **dict(config.model_options))
@@ -64,11 +64,15 @@ def test_int8_presets_stay_mcu_sized_and_name_existing_models():
     assert set(PRESETS) >= {"seed", "acc3-fast", "acc3-int8", "acc6", "acc6-int8"}
 
 
-def test_hapt12_presets_are_the_int8_recipe_plus_class_weights():
-    for channels, base in (("acc", "acc3-int8"), ("acc_gyro", "acc6-int8")):
+def test_hapt12_presets_are_the_int8_recipe_plus_class_weights_and_context():
+    for channels, base, context in (("acc", "acc3-int8", 128), ("acc_gyro", "acc6-int8", 0)):
         hapt = make_config(f"{base}-hapt12")
         assert (hapt.task, hapt.channels, hapt.class_weight) == ("hapt12", channels, True)
-        assert hapt.replace(task="har6", class_weight=False, preset=base) == make_config(base)
+        assert hapt.context == context
+        assert hapt.make_spec().input_shape == (128 + context, len(hapt.make_spec().channels))
+        plain = hapt.replace(task="har6", class_weight=False, preset=base,
+                             context=make_config(base).context)
+        assert plain == make_config(base)
 
 
 def test_quant_noise_is_training_only_and_leaves_the_inference_graph_alone(rng):
