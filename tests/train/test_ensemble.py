@@ -116,7 +116,7 @@ def test_mismatched_or_missing_members_are_refused_before_writing(members, tmp_p
 def test_leaderboard_ensemble_row_trains_members_once_and_reuses_them(tmp_path):
     from har_train.fit import train
     from har_train.presets import make_config
-    from leaderboard import _members_of, load_records, train_row_model
+    from leaderboard import _members_of, load_records, row_config, train_row_model
     from leaderboard_rows import MEMBER_SEED_STRIDE, Row
 
     row = Row("ens", "har6", "acc", "acc3-int8", "accuracy", 0.9, members=2)
@@ -139,7 +139,8 @@ def test_leaderboard_ensemble_row_trains_members_once_and_reuses_them(tmp_path):
     work = tmp_path / "work"
     for seed, extra in ((0, {}), (1, {"member_seeds": [1, 1 + MEMBER_SEED_STRIDE]})):
         (work / "ens" / f"s{seed}").mkdir(parents=True)
-        record = dict({"seed": seed, "config": {"data": "hapt"}}, **extra)
+        stored = row_config(row, seed, "hapt", None).to_dict()
+        record = dict({"seed": seed, "config": stored}, **extra)
         (work / "ens" / f"s{seed}" / "record.json").write_text(json.dumps(record))
     # the one-run record of seed 0 is not this row's model any more
     assert [r["seed"] for r in load_records([row], work, "hapt")] == [1]
