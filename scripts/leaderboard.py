@@ -178,7 +178,7 @@ def reexport_one(row: Row, folder: Path, record: Mapping[str, Any], recordings,
     """Export and score a saved run again with today's exporter, keeping its training."""
     from har_train.fit import TrainConfig
 
-    config = TrainConfig(**record["config"])
+    config = TrainConfig.from_stored(record["config"])
     spec, test, scores, seconds = export_and_score(folder, config, recordings, runtime_python)
     kept = {k: v for k, v in record.items()
             if k not in ("row", "seed", "labels", "n_test", "variants", "parity")}
@@ -191,8 +191,8 @@ def collect(rows: Sequence[Row], seeds: Sequence[int], work: Path, data: str,
             runtime_python: str, epochs: Optional[int], fresh: bool,
             reexport: bool = False) -> None:
     """Make sure WORK holds a record for every (row, seed), computing the missing ones and those
-    made with other ensemble members or options than the row now has; with `reexport`, export and score
-    the saved runs again (training is kept)."""
+    made with other ensemble members or options than the row now has; with `reexport`, export
+    and score the saved runs again (training is kept)."""
     from har_train.sources import load_recordings
 
     recordings = None
