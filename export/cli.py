@@ -47,18 +47,25 @@ def cli() -> None:
               help="Training-subject windows (class-balanced) used to calibrate int8.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for picking the calibration windows.")
+@click.option("--input-range-percentile", type=click.FloatRange(0, 100), default=0.0,
+              show_default=True,
+              help="Give each channel its own int8 input range, covering this percentile (e.g. "
+                   "99.9) of its standardised calibration values, for heavy-tailed channels; "
+                   "folded into the float standardisation and the first convolution, so the "
+                   "float model is unchanged. 0: one range for every channel.")
 @click.option("--threshold", "--thresholds", "thresholds", multiple=True, help=THRESHOLD_HELP)
 @click.option("--recommend", type=click.Choice(list(VARIANTS)),
               help="Recommend this variant if it passes the gate (default: first deployable "
                    "of int8, dynamic, float16, float32).")
 @click.option("--c-array", is_flag=True, help="Also write model_int8.cc/.h for TFLite Micro.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle folder.")
-def convert(model, out, run_dir, variants, calibration_size, seed, thresholds, recommend,
-            c_array, overwrite) -> None:
+def convert(model, out, run_dir, variants, calibration_size, seed, input_range_percentile,
+            thresholds, recommend, c_array, overwrite) -> None:
     """Thin wrapper over har_export.pipeline.export_model."""
     options = ExportOptions(
         variants=parse_variants(variants) if variants else VARIANTS,
         calibration_size=calibration_size, seed=seed,
+        input_range_percentile=input_range_percentile or None,
         thresholds=ParityThresholds().with_overrides(thresholds), recommend=recommend,
         c_array=c_array, overwrite=overwrite)
     result = export_model(model, out, options, run_dir=run_dir)

@@ -34,6 +34,17 @@ def _input_norm(bundle: Bundle) -> str:
         f"{c} {m:.4g}/{s:.4g}" for c, m, s in zip(bundle.spec.model_channels, norm.mean, norm.std))
 
 
+def _input_ranges(bundle: Bundle) -> str:
+    ranges = bundle.training.get("input_ranges") or {}
+    widened = [f"{c} x{s:.3g}" for c, s in zip(bundle.spec.model_channels,
+                                              ranges.get("scales") or ()) if s != 1.0]
+    if not widened:
+        return "int8 range  one input range for every channel" + (
+            f" ({ranges['skipped']})" if ranges.get("skipped") else "")
+    return (f"int8 range  widened to cover the {ranges.get('percentile')}th percentile (std "
+            "above includes it): " + ", ".join(widened))
+
+
 def describe_bundle(bundle: Bundle) -> str:
     """Labels, preprocessing, smoothing, training origin and every variant's I/O, ops and parity."""
     spec, training = bundle.spec, bundle.training
@@ -49,6 +60,7 @@ def describe_bundle(bundle: Bundle) -> str:
         f"{spec.gyro_unit}); acc mode {spec.acc_mode} -> model input "
         f"{', '.join(spec.model_channels)}",
         _input_norm(bundle),
+        _input_ranges(bundle),
         "smoothing   " + ", ".join(f"{k}={v}" for k, v in bundle.smoothing.to_dict().items()),
         f"training    data {training.get('data')}, seed {training.get('seed')}, fingerprint "
         f"{str(training.get('data_fingerprint'))[:16]}, run {training.get('run_dir')}",

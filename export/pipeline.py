@@ -19,6 +19,7 @@ from har_export.convert import (DEFAULT_CALIBRATION_SIZE, VARIANTS, calibration_
                                 keras_probabilities, load_keras_model, representative_indices,
                                 split_input_norm)
 from har_export.errors import InputError, OptionError
+from har_export.input_ranges import fold_input_ranges
 from har_export.parity import ParityReport, ParityThresholds, run_gate
 from har_runtime.bundle import Bundle, BundleError, load_bundle, sha256_file
 from har_train.dataset import RunData, load_run
@@ -39,6 +40,8 @@ class ExportOptions:
     recommend: Optional[str] = None
     c_array: bool = False
     overwrite: bool = False
+    #: Percentile each channel's int8 input range covers (`input_ranges`); None: one range.
+    input_range_percentile: Optional[float] = None
 
     def check(self) -> None:
         """OptionError for combinations that cannot work, before any slow step runs."""
@@ -47,6 +50,9 @@ class ExportOptions:
             raise OptionError(f"variants must be a non-empty subset of {list(VARIANTS)}")
         if self.calibration_size < 1:
             raise OptionError("calibration size must be >= 1")
+        percentile = self.input_range_percentile
+        if percentile is not None and not 0.0 < percentile <= 100.0:
+            raise OptionError(f"input range percentile must be in (0, 100], got {percentile}")
         if self.c_array and "int8" not in self.variants:
             raise OptionError("--c-array needs the int8 variant")
         if self.recommend is not None and self.recommend not in self.variants:
@@ -126,8 +132,10 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(),
     check_model_io(model, run.spec.input_shape, run.spec.num_classes)
     calibration, calib_summary = calibration_windows(run, options.calibration_size, options.seed)
     core, norm = split_input_norm(model)
-    models = convert_variants(core, options.variants,
-                              int8_calibration(calibration, norm, input_limit(core)))
+    limit = input_limit(core)
+    core, norm, ranges = fold_input_ranges(core, norm, calibration, limit,
+                                           options.input_range_percentile)
+    models = convert_variants(core, options.variants, int8_calibration(calibration, norm, limit))
     test = run.data.test
     report = run_gate(models, test.x, test.y, test.subject,
                       keras_probabilities(model, test.x), options.thresholds, norm)
@@ -138,6 +146,7 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(),
         extra = {name: text.encode() for name, text in sources.items()}
     training = training_metadata(run_dir, model_path, run)
     training["calibration"] = calib_summary
+    training["input_ranges"] = ranges.to_dict()
     chosen = recommend({n: v.passed for n, v in report.variants.items()}, options.recommend)
     write_bundle(out, spec=run.spec, models=models, report=report, training=training,
                  recommended=chosen, extra_files=extra, overwrite=options.overwrite,
