@@ -47,7 +47,8 @@ def _norm_block(stem: str, norm: Optional[InputNorm]) -> str:
             f"//   x_c = (raw_c - {stem}_input_mean[c]) / {stem}_input_std[c]\n"
             f"#define {stem.upper()}_INPUT_CHANNELS {norm.channels}\n"
             f"static const float {stem}_input_mean[{norm.channels}] = {{{_c_floats(norm.mean)}}};\n"
-            f"static const float {stem}_input_std[{norm.channels}] = {{{_c_floats(norm.std)}}};\n\n")
+            f"static const float {stem}_input_std[{norm.channels}] = "
+            f"{{{_c_floats(norm.std)}}};\n\n")
 
 
 def c_array_sources(content: bytes, stem: str, deployable: bool,

@@ -108,14 +108,19 @@ def input_limit(graph: Any) -> float:
     return 1.0 if _input_saturates(graph) else INPUT_CLIP_STD
 
 
-def _input_saturates(graph: Any) -> bool:
-    import keras
-
+def input_readers(graph: Any) -> List[Any]:
+    """The layers (nested models included, not entered) that read `graph`'s first input."""
     tensor = graph.inputs[0]
     # Keras has no public "consumers of a tensor"; inbound nodes also list calls made in other
     # graphs (a member core called inside an ensemble), so match the tensor by identity.
-    readers = [op for op in graph.operations
-               if any(any(t is tensor for t in node.input_tensors) for node in op._inbound_nodes)]
+    return [op for op in graph.operations
+            if any(any(t is tensor for t in node.input_tensors) for node in op._inbound_nodes)]
+
+
+def _input_saturates(graph: Any) -> bool:
+    import keras
+
+    readers = input_readers(graph)
     return bool(readers) and all(
         _input_saturates(op) if isinstance(op, keras.Model)
         else isinstance(op, keras.layers.Activation)

@@ -24,6 +24,7 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
+from har_export.convert import input_readers
 from har_export.errors import OptionError
 from har_runtime.input_norm import InputNorm
 
@@ -58,10 +59,7 @@ def _first_convolutions(graph: Any) -> Optional[List[Any]]:
     changed there too; the float32 parity gate (max |diff| 1e-4) would then refuse the bundle."""
     import keras
 
-    tensor = graph.inputs[0]
-    # Keras has no public "consumers of a tensor"; match inbound nodes by tensor identity.
-    readers = [op for op in graph.operations
-               if any(any(t is tensor for t in node.input_tensors) for node in op._inbound_nodes)]
+    readers = input_readers(graph)
     if not readers:
         return None
     found: List[Any] = []

@@ -43,7 +43,8 @@ PathLike = Union[str, os.PathLike]
 
 
 class CSVFormatError(ValueError):
-    """A CSV file that breaks the schema; `path` and `line` (1-based, None: whole file) say where."""
+    """A CSV file that breaks the schema; `path` and `line` (1-based, None: whole file) say
+    where."""
 
     def __init__(self, path: PathLike, line: Optional[int], message: str) -> None:
         self.path = str(path)

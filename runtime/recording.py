@@ -59,6 +59,6 @@ class Recording:
     def spec_frames(self, spec: PreprocessSpec) -> np.ndarray:
         """Frames in the spec's channel order, checking the rate matches."""
         if abs(self.rate_hz - spec.sample_rate_hz) > 1e-9:
-            raise ValueError(f"recording is {self.rate_hz} Hz, spec wants {spec.sample_rate_hz} Hz; "
-                             "resample it first")
+            raise ValueError(f"recording is {self.rate_hz} Hz, spec wants "
+                             f"{spec.sample_rate_hz} Hz; resample it first")
         return self.frames(spec.channels)

@@ -98,7 +98,8 @@ class StreamResampler:
             t = t.reshape(-1)
         x = np.asarray(frames, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] != t.shape[0]:
-            raise ValueError(f"frames must be (n, channels) matching times; got {x.shape}, {t.shape}")
+            raise ValueError("frames must be (n, channels) matching times; "
+                             f"got {x.shape}, {t.shape}")
         lab = None if labels is None else np.asarray(labels, dtype=np.int64).reshape(-1)
         return self.push_arrays(t, x, lab)
 

@@ -93,7 +93,8 @@ class PreprocessSpec:
         if not 0.0 < self.min_label_fraction <= 1.0:
             problems.append("min_label_fraction must be in (0, 1]")
         if self.version != SPEC_VERSION:
-            problems.append(f"spec version {self.version} is not supported (this is {SPEC_VERSION})")
+            problems.append(f"spec version {self.version} is not supported "
+                            f"(this is {SPEC_VERSION})")
         if problems:
             raise SpecError("; ".join(problems))
 

@@ -164,7 +164,8 @@ def section_latency(res: Dict[str, Any]) -> List[str]:
                                _latency_rows(s)), "",
                 "Every variant (p50 / p99 ms; windows/s at batch 1 and 64 via predict_proba):",
                 "", markdown_table(["variant", "invoke", "predict_proba", "stream push",
-                                    "stream ÷ invoke", "jittered ÷ invoke", "win/s b1", "win/s b64", "interpreter"],
+                                    "stream ÷ invoke", "jittered ÷ invoke", "win/s b1",
+                                    "win/s b64", "interpreter"],
                                    _variant_rows(s)), ""]
     return out
 

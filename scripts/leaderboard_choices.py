@@ -1,11 +1,11 @@
 """How the presets behind the leaderboard rows were chosen: validation evidence only.
 
-Every candidate trained on HAPT (har6 and accelerometer unless the candidate says otherwise), default split (training subjects 1, 3, 5,
-6, 7, 8, 11, 14, 15, 16, 19, 22, 23, 25, 27, 28, 29, 30; validation subjects 17, 21, 26), seed 0,
-with `har_train.fit.train` (the same as `har-train fit --preset acc3-int8` plus the listed
-change). The int8 columns convert the selected weights with har-export's converter (calibration
-on training windows) and score the **validation** windows. The test subjects were not scored
-for any choice.
+Every candidate trained on HAPT (har6 and accelerometer unless the candidate says otherwise),
+default split (training subjects 1, 3, 5, 6, 7, 8, 11, 14, 15, 16, 19, 22, 23, 25, 27, 28, 29,
+30; validation subjects 17, 21, 26), seed 0, with `har_train.fit.train` (the same as `har-train
+fit --preset acc3-int8` plus the listed change). The int8 columns convert the selected weights
+with har-export's converter (calibration on training windows) and score the **validation**
+windows. The test subjects were not scored for any choice.
 """
 from __future__ import annotations
 
@@ -28,9 +28,10 @@ CHOICES = """\
   figure, which was measured on the test windows of session 1's run): quantising only the input
   costs 0.7 % agreement; TF's QuantizationDebugger on training windows shows every layer at
   ~0.2-0.3 quantisation steps of RMSE (no pathological layer); on validation, 512 vs 2048
-  calibration windows, balanced or random, change nothing (96.4 / 96.3 / 96.2 / 96.2 %). Training-only activation noise as a stand-in for int8
-  rounding (`model_options={"quant_noise": s}` of tiny_dscnn) gave validation int8 accuracy /
-  int8-Keras agreement of 96.18 % / 96.45 % (none), 95.57 % / 96.52 % (s = 0.03), 96.35 % /
+  calibration windows, balanced or random, change nothing (96.4 / 96.3 / 96.2 / 96.2 %).
+  Training-only activation noise as a stand-in for int8 rounding
+  (`model_options={"quant_noise": s}` of tiny_dscnn) gave validation int8 accuracy / int8-Keras
+  agreement of 96.18 % / 96.45 % (none), 95.57 % / 96.52 % (s = 0.03), 96.35 % /
   97.57 % (0.1), 95.22 % / 97.13 % (0.2), while Keras validation accuracy fell from 98.70 % to
   98.1-98.3 %: two windows' gain at best, so not adopted. What did fix it was the exporter's
   int8 input path (next item), not the training recipe.

@@ -120,7 +120,8 @@ def summarise(row: Row, records: Sequence[Mapping]) -> RowSummary:
     records = sorted(records, key=lambda r: r["seed"])
     figures = {v: {m: _stats(records, lambda r, v=v, m=m: r["variants"][v][m])
                    for m in ("accuracy", "macro_f1")} for v in VARIANTS}
-    keras = {m: _stats(records, lambda r, m=m: r["keras_test"][m]) for m in ("accuracy", "macro_f1")}
+    keras = {m: _stats(records, lambda r, m=m: r["keras_test"][m])
+             for m in ("accuracy", "macro_f1")}
     f1 = np.mean([r["variants"]["int8"]["per_class_f1"] for r in records], axis=0)
     cm = np.sum([r["variants"]["int8"]["confusion"] for r in records], axis=0)
     seconds = {k: _stats(records, lambda r, k=k: r["seconds"][k])

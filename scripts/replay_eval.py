@@ -61,7 +61,8 @@ def main(bundle_dir: str, out: str) -> None:
         f"HAPT test subjects {test}: {len(recordings)} recordings streamed in 0.1 s chunks through"
         " `StreamClassifier` (resampler, windower, interpreter, smoother) as fast as possible.",
         "",
-        "| variant | stream window acc | smoothed acc | offline acc (parity gate) | windows | seconds |",
+        "| variant | stream window acc | smoothed acc | offline acc (parity gate) | windows "
+        "| seconds |",
         "|---|---|---|---|---|---|",
     ]
     for name, acc, smooth, offline, scored, secs in rows:

@@ -390,6 +390,7 @@ def train(config: TrainConfig, out_dir, overwrite: bool = False,
     write_metrics(out / "metrics.json", metrics)
     plot_confusion(metrics["test"]["confusion_matrix"], spec.labels,
                    out / "confusion_matrix.png",
-                   title=f"{config.model} test subjects: accuracy {metrics['test']['accuracy']:.3f}")
+                   title=f"{config.model} test subjects: accuracy "
+                         f"{metrics['test']['accuracy']:.3f}")
     plot_history(history, out / "training_curves.png")
     return TrainResult(out, metrics, history)

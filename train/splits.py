@@ -66,7 +66,8 @@ def default_split(subjects: Iterable[int], test: Sequence[int] = UCI_TEST_SUBJEC
 
 def kfold_splits(subjects: Iterable[int], k: int, test: Sequence[int] = UCI_TEST_SUBJECTS,
                  seed: int = 0) -> List[SubjectSplit]:
-    """Leave-subjects-out k-fold inside the non-test subjects; each fold validates on 1/k of them."""
+    """Leave-subjects-out k-fold inside the non-test subjects; each fold validates on 1/k of
+    them."""
     subjects = sorted(set(int(s) for s in subjects))
     test_set = tuple(s for s in subjects if s in set(test))
     rest = np.array([s for s in subjects if s not in set(test_set)])

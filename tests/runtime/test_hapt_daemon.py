@@ -68,7 +68,8 @@ def test_hapt_subject_over_loopback_gives_offline_predictions(subject2, kind):
                 sock.sendto(b"".join(lines[i:i + 20]), address)
                 time.sleep(0.002)  # stay inside the loopback receive buffer
 
-    source = TcpSource("127.0.0.1", 0, max_line=200) if kind == "tcp" else UdpSource("127.0.0.1", 0, max_line=200)
+    source_type = TcpSource if kind == "tcp" else UdpSource
+    source = source_type("127.0.0.1", 0, max_line=200)
     run = Running(source, loader=BundleModelLoader(golden_bundle()))
     send(run.source.address)
     run.wait_for(len(expected))

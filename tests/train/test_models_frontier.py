@@ -80,7 +80,8 @@ def test_quant_noise_is_training_only_and_leaves_the_inference_graph_alone(rng):
     stats = (np.zeros(3), np.ones(3))
     noisy = build_model("tiny_dscnn", spec, *stats, quant_noise=0.05)
     plain = build_model("tiny_dscnn", spec, *stats)
-    noise_layers = [layer for layer in noisy.layers if isinstance(layer, keras.layers.GaussianNoise)]
+    noise_layers = [layer for layer in noisy.layers
+                    if isinstance(layer, keras.layers.GaussianNoise)]
     assert len(noise_layers) == 7  # after the stem and each depthwise and pointwise activation
     assert count_params(noisy) == count_params(plain)
     for layer in plain.layers:  # same names, same weights
