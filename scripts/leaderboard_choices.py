@@ -152,8 +152,9 @@ CHOICES = """\
   default and the fold stays an option. The widened first-layer weights lose int8 resolution
   of their own. A follow-up written with the rule (lift the context-128 acc + gyro models of
   the window-context item to >= 99.5 % mean validation agreement) also failed: seed 0 99.20 ->
-  100.00 %, seed 100 98.70 -> 98.84 %, mean 99.42 %. Scripts: /work/cache/exp7 (ranges.py,
-  RULE.md), outside the repository.
+  100.00 %, seed 100 98.70 -> 98.84 %, mean 99.42 %. Rerun: `python scripts/int8_agreement.py
+  runs/leaderboard/ROW/sS/run --input-range-percentile 0 --input-range-percentile 99.9
+  --input-range-percentile 99.99` (the rule: /work/cache/exp7/RULE.md, outside the repository).
 * **seed-body** is the tutorial baseline as published (`--preset seed --acc-mode body`), not
   tuned.
 * Early stopping, checkpoint and learning-rate schedule watch validation loss only; int8

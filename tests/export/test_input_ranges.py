@@ -133,3 +133,34 @@ def test_a_percentile_out_of_range_is_a_usage_error(tiny_run, tmp_path):
                                       str(tmp_path / "b"), "--input-range-percentile", "101"])
     assert result.exit_code == 2 and "input-range-percentile" in result.output
     assert not (tmp_path / "b").exists()
+
+
+def test_the_agreement_probe_scores_only_non_test_windows(tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    from click.testing import CliRunner
+    from tiny_run import make_tiny_run
+
+    from har_train.dataset import load_run
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from int8_agreement import main, probe_windows
+
+    run_dir = make_tiny_run(tmp_path / "run", model=_narrow_model())
+    run = load_run(run_dir)
+    probe = probe_windows(run, 64, 0)
+    assert len(probe) == len(run.data.val.y) + len(run.data.train.y) - 64
+    test = {w.tobytes() for w in run.data.test.x}
+    assert not test & {w.tobytes() for w in probe}
+    result = CliRunner().invoke(main, [str(run_dir), "--calibration-size", "64",
+                                       "--input-range-percentile", "0",
+                                       "--input-range-percentile", "99.9"])
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.output)
+    assert line["windows"] == len(probe) and set(line["by_percentile"]) == {"0", "99.9"}
+    assert line["by_percentile"]["0"]["scales"] == [1.0, 1.0, 1.0]
+    assert max(line["by_percentile"]["99.9"]["scales"]) > 1.0
+    for scores in line["by_percentile"].values():
+        assert 0.0 <= scores["all"] <= 1.0 and 0.0 <= scores["validation"] <= 1.0

@@ -1,0 +1,81 @@
+"""int8/Keras agreement of run folders without touching the test subjects: for export choices.
+
+    python scripts/int8_agreement.py runs/leaderboard/hapt12-acc_gyro/s*/run \
+        --input-range-percentile 0 --input-range-percentile 99.9
+
+For each run folder: the int8 model is converted as har-export does (same calibration windows,
+standardisation cut, input clip), once per `--input-range-percentile` (0: one input range), and
+its top-1 agreement with the Keras model is measured on the validation windows plus every
+training window not used for calibration. The test subjects are never loaded into the score,
+so the figures may drive export choices (the parity gate itself stays on the test subjects).
+Prints one JSON line per run folder.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+import click
+import numpy as np
+
+from har_export.convert import (DEFAULT_CALIBRATION_SIZE, convert_variants, input_limit,
+                                int8_calibration, keras_probabilities, load_keras_model,
+                                representative_indices, split_input_norm)
+from har_export.input_ranges import fold_input_ranges
+from har_export.pipeline import calibration_windows
+from har_runtime.interpreter import TFLiteClassifier
+from har_train.dataset import load_run
+
+
+def probe_windows(run, calibration_size: int, seed: int) -> np.ndarray:
+    """Validation windows, then the training windows the calibration does not use."""
+    train = run.data.train
+    unused = np.setdiff1d(np.arange(len(train.y)),
+                          representative_indices(train.y, calibration_size, seed))
+    return np.concatenate([run.data.val.x, train.x[unused]]).astype(np.float32)
+
+
+def agreement(run_dir: Path, percentiles: Sequence[Optional[float]],
+              calibration_size: int = DEFAULT_CALIBRATION_SIZE, seed: int = 0) -> Dict:
+    """{"windows": n, "validation": n_val, "by_percentile": {p: {"all", "validation",
+    "scales"}}} with agreements as fractions."""
+    run = load_run(run_dir)
+    windows = probe_windows(run, calibration_size, seed)
+    model = load_keras_model(run_dir / "model.keras")
+    reference = keras_probabilities(model, windows).argmax(1)
+    core, norm = split_input_norm(model)
+    limit = input_limit(core)
+    calibration, _ = calibration_windows(run, calibration_size, seed)
+    n_val = len(run.data.val.y)
+    results = {}
+    for percentile in percentiles:
+        graph, graph_norm, ranges = fold_input_ranges(core, norm, calibration, limit, percentile)
+        blob = convert_variants(graph, ["int8"],
+                                int8_calibration(calibration, graph_norm, limit))["int8"]
+        same = TFLiteClassifier(blob, input_norm=graph_norm).predict(windows) == reference
+        results[str(percentile or 0)] = {"all": float(same.mean()),
+                                         "validation": float(same[:n_val].mean()),
+                                         "scales": list(ranges.scales)}
+    return {"run": str(run_dir), "windows": len(windows), "validation": n_val,
+            "by_percentile": results}
+
+
+@click.command(help=__doc__.split("\n\n")[0])
+@click.argument("runs", nargs=-1, required=True,
+                type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--input-range-percentile", "percentiles", multiple=True,
+              type=click.FloatRange(0, 100), default=(0.0,), show_default=True,
+              help="Export setting to compare (repeatable); 0: one input range.")
+@click.option("--calibration-size", type=click.IntRange(min=1),
+              default=DEFAULT_CALIBRATION_SIZE, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the calibration windows, as har-export's --seed.")
+def main(runs, percentiles, calibration_size, seed) -> None:
+    chosen = [p or None for p in percentiles]
+    for run_dir in runs:
+        click.echo(json.dumps(agreement(run_dir, chosen, calibration_size, seed)))
+
+
+if __name__ == "__main__":
+    main()
