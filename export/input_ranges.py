@@ -28,6 +28,7 @@ from har_export.convert import input_readers
 from har_export.errors import OptionError
 from har_runtime.input_norm import InputNorm
 
+
 @dataclass(frozen=True)
 class InputRanges:
     """What the fold did: each channel's extra divisor (1.0: unchanged) and why it was skipped."""

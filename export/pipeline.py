@@ -19,9 +19,10 @@ from har_export.convert import (DEFAULT_CALIBRATION_SIZE, VARIANTS, calibration_
                                 keras_probabilities, load_keras_model, representative_indices,
                                 split_input_norm)
 from har_export.errors import InputError, OptionError
-from har_export.input_ranges import fold_input_ranges
+from har_export.input_ranges import InputRanges, fold_input_ranges
 from har_export.parity import ParityReport, ParityThresholds, run_gate
 from har_runtime.bundle import Bundle, BundleError, load_bundle, sha256_file
+from har_runtime.input_norm import InputNorm
 from har_train.dataset import RunData, load_run
 from har_train.errors import DataError
 
@@ -116,6 +117,23 @@ def calibration_windows(run: RunData, size: int, seed: int) -> Tuple[np.ndarray,
     return train.x[idx], summary
 
 
+def build_variants(model: Any, variants: Sequence[str], calibration: np.ndarray,
+                   input_range_percentile: Optional[float] = None
+                   ) -> Tuple[Dict[str, bytes], Optional[InputNorm], InputRanges]:
+    """`model`'s TFLite variants as har-export builds them: standardisation cut out of the graph
+    (`split_input_norm`), per-channel input ranges folded in when a percentile is given, int8
+    calibrated on `calibration` (sensor units) clipped to the graph's input limit.
+
+    Returns (variant bytes, the standardisation the runtime applies first, input-range record).
+    """
+    core, norm = split_input_norm(model)
+    limit = input_limit(core)
+    core, norm, ranges = fold_input_ranges(core, norm, calibration, limit,
+                                           input_range_percentile)
+    blobs = convert_variants(core, variants, int8_calibration(calibration, norm, limit))
+    return blobs, norm, ranges
+
+
 def export_model(model_path, out, options: ExportOptions = ExportOptions(),
                  run_dir=None) -> ExportResult:
     """Convert a run's model to every requested variant, gate them and write the bundle.
@@ -131,11 +149,8 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(),
     run = _load_run(run_dir)
     check_model_io(model, run.spec.input_shape, run.spec.num_classes)
     calibration, calib_summary = calibration_windows(run, options.calibration_size, options.seed)
-    core, norm = split_input_norm(model)
-    limit = input_limit(core)
-    core, norm, ranges = fold_input_ranges(core, norm, calibration, limit,
-                                           options.input_range_percentile)
-    models = convert_variants(core, options.variants, int8_calibration(calibration, norm, limit))
+    models, norm, ranges = build_variants(model, options.variants, calibration,
+                                          options.input_range_percentile)
     test = run.data.test
     report = run_gate(models, test.x, test.y, test.subject,
                       keras_probabilities(model, test.x), options.thresholds, norm)

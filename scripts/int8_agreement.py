@@ -19,11 +19,9 @@ from typing import Dict, Optional, Sequence
 import click
 import numpy as np
 
-from har_export.convert import (DEFAULT_CALIBRATION_SIZE, convert_variants, input_limit,
-                                int8_calibration, keras_probabilities, load_keras_model,
-                                representative_indices, split_input_norm)
-from har_export.input_ranges import fold_input_ranges
-from har_export.pipeline import calibration_windows
+from har_export.convert import (DEFAULT_CALIBRATION_SIZE, keras_probabilities, load_keras_model,
+                                representative_indices)
+from har_export.pipeline import build_variants, calibration_windows
 from har_runtime.interpreter import TFLiteClassifier
 from har_train.dataset import load_run
 
@@ -44,16 +42,12 @@ def agreement(run_dir: Path, percentiles: Sequence[Optional[float]],
     windows = probe_windows(run, calibration_size, seed)
     model = load_keras_model(run_dir / "model.keras")
     reference = keras_probabilities(model, windows).argmax(1)
-    core, norm = split_input_norm(model)
-    limit = input_limit(core)
     calibration, _ = calibration_windows(run, calibration_size, seed)
     n_val = len(run.data.val.y)
     results = {}
     for percentile in percentiles:
-        graph, graph_norm, ranges = fold_input_ranges(core, norm, calibration, limit, percentile)
-        blob = convert_variants(graph, ["int8"],
-                                int8_calibration(calibration, graph_norm, limit))["int8"]
-        same = TFLiteClassifier(blob, input_norm=graph_norm).predict(windows) == reference
+        blobs, norm, ranges = build_variants(model, ["int8"], calibration, percentile)
+        same = TFLiteClassifier(blobs["int8"], input_norm=norm).predict(windows) == reference
         results[str(percentile or 0)] = {"all": float(same.mean()),
                                          "validation": float(same[:n_val].mean()),
                                          "scales": list(ranges.scales)}
