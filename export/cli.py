@@ -58,16 +58,20 @@ def cli() -> None:
               help="Recommend this variant if it passes the gate (default: first deployable "
                    "of int8, dynamic, float16, float32).")
 @click.option("--c-array", is_flag=True, help="Also write model_int8.cc/.h for TFLite Micro.")
+@click.option("--keep-tensor-names", is_flag=True,
+              help="Keep tensor names and the signature in the .tflite files, for Netron or "
+                   "TF's QuantizationDebugger. By default they are stripped: same outputs, "
+                   "10-22 %% smaller files.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle folder.")
 def convert(model, out, run_dir, variants, calibration_size, seed, input_range_percentile,
-            thresholds, recommend, c_array, overwrite) -> None:
+            thresholds, recommend, c_array, keep_tensor_names, overwrite) -> None:
     """Thin wrapper over har_export.pipeline.export_model."""
     options = ExportOptions(
         variants=parse_variants(variants) if variants else VARIANTS,
         calibration_size=calibration_size, seed=seed,
         input_range_percentile=input_range_percentile or None,
         thresholds=ParityThresholds().with_overrides(thresholds), recommend=recommend,
-        c_array=c_array, overwrite=overwrite)
+        c_array=c_array, keep_tensor_names=keep_tensor_names, overwrite=overwrite)
     result = export_model(model, out, options, run_dir=run_dir)
     click.echo(format_table(result.report))
     click.echo(f"bundle written to {result.bundle} (recommended: {result.recommended})")

@@ -43,6 +43,8 @@ class ExportOptions:
     overwrite: bool = False
     #: Percentile each channel's int8 input range covers (`input_ranges`); None: one range.
     input_range_percentile: Optional[float] = None
+    #: Keep tensor names and the signature in the .tflite files (`strip_names`).
+    keep_tensor_names: bool = False
 
     def check(self) -> None:
         """OptionError for combinations that cannot work, before any slow step runs."""
@@ -118,11 +120,12 @@ def calibration_windows(run: RunData, size: int, seed: int) -> Tuple[np.ndarray,
 
 
 def build_variants(model: Any, variants: Sequence[str], calibration: np.ndarray,
-                   input_range_percentile: Optional[float] = None
+                   input_range_percentile: Optional[float] = None, keep_names: bool = False
                    ) -> Tuple[Dict[str, bytes], Optional[InputNorm], InputRanges]:
     """`model`'s TFLite variants as har-export builds them: standardisation cut out of the graph
     (`split_input_norm`), per-channel input ranges folded in when a percentile is given, int8
-    calibrated on `calibration` (sensor units) clipped to the graph's input limit.
+    calibrated on `calibration` (sensor units) clipped to the graph's input limit, tensor names
+    stripped unless `keep_names`.
 
     Returns (variant bytes, the standardisation the runtime applies first, input-range record).
     """
@@ -130,7 +133,8 @@ def build_variants(model: Any, variants: Sequence[str], calibration: np.ndarray,
     limit = input_limit(core)
     core, norm, ranges = fold_input_ranges(core, norm, calibration, limit,
                                            input_range_percentile)
-    blobs = convert_variants(core, variants, int8_calibration(calibration, norm, limit))
+    blobs = convert_variants(core, variants, int8_calibration(calibration, norm, limit),
+                             keep_names)
     return blobs, norm, ranges
 
 
@@ -150,7 +154,8 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(),
     check_model_io(model, run.spec.input_shape, run.spec.num_classes)
     calibration, calib_summary = calibration_windows(run, options.calibration_size, options.seed)
     models, norm, ranges = build_variants(model, options.variants, calibration,
-                                          options.input_range_percentile)
+                                          options.input_range_percentile,
+                                          options.keep_tensor_names)
     test = run.data.test
     report = run_gate(models, test.x, test.y, test.subject,
                       keras_probabilities(model, test.x), options.thresholds, norm)
@@ -162,6 +167,7 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(),
     training = training_metadata(run_dir, model_path, run)
     training["calibration"] = calib_summary
     training["input_ranges"] = ranges.to_dict()
+    training["tensor_names"] = "kept" if options.keep_tensor_names else "stripped"
     chosen = recommend({n: v.passed for n, v in report.variants.items()}, options.recommend)
     write_bundle(out, spec=run.spec, models=models, report=report, training=training,
                  recommended=chosen, extra_files=extra, overwrite=options.overwrite,

@@ -102,18 +102,19 @@ def resolve_interpreter(name: Optional[str] = None) -> Tuple[str, Callable]:
 QUANTISED_DTYPES = (np.int8, np.uint8)
 
 
-def _quant(details: Dict[str, Any]) -> Optional[Tuple[float, int]]:
-    """(scale, zero point) of a quantised integer tensor, None for a float32 tensor."""
+def _quant(details: Dict[str, Any], role: str) -> Optional[Tuple[float, int]]:
+    """(scale, zero point) of a quantised integer tensor, None for a float32 tensor.
+
+    `role` ("input"/"output") names the tensor in errors: har-export strips tensor names."""
     dtype = np.dtype(details["dtype"])
     if dtype == np.float32:
         return None
     if dtype not in QUANTISED_DTYPES:
-        raise ModelLoadError(f"tensor {details['name']!r} is {dtype.name}; only float32, int8 "
+        raise ModelLoadError(f"the {role} tensor is {dtype.name}; only float32, int8 "
                              "and uint8 inputs and outputs are supported")
     scale, zero_point = details["quantization"]
     if not scale:
-        raise ModelLoadError(f"tensor {details['name']!r} is {np.dtype(details['dtype']).name} "
-                             "but has no quantisation scale")
+        raise ModelLoadError(f"the {role} tensor is {dtype.name} but has no quantisation scale")
     return float(scale), int(zero_point)
 
 
@@ -150,8 +151,8 @@ class TFLiteClassifier:
         self.num_classes = int(out_shape[1])
         self.input_dtype = np.dtype(inputs[0]["dtype"])
         self.output_dtype = np.dtype(outputs[0]["dtype"])
-        self.input_quantization = _quant(inputs[0])
-        self.output_quantization = _quant(outputs[0])
+        self.input_quantization = _quant(inputs[0], "input")
+        self.output_quantization = _quant(outputs[0], "output")
         self._in_index, self._out_index = inputs[0]["index"], outputs[0]["index"]
         if input_norm is not None and input_norm.channels != self.input_shape[1]:
             raise ModelLoadError(f"input_norm has {input_norm.channels} channels but the model "
