@@ -219,7 +219,7 @@ def strip_names(content: bytes) -> bytes:
     """A .tflite file without its tensor and subgraph names or signature.
 
     Ops, buffers and quantisation are untouched, so outputs are bit-identical; the file is
-    10-22 % smaller (names are a large share of a ~9 k-parameter model), which on a
+    6-22 % smaller (names are a large share of a ~9 k-parameter model), which on a
     microcontroller is flash. Nothing in har-runtime reads the names."""
     from tensorflow.lite.tools import flatbuffer_utils
 

@@ -150,17 +150,21 @@ def test_the_agreement_probe_scores_only_non_test_windows(tmp_path):
 
     run_dir = make_tiny_run(tmp_path / "run", model=_narrow_model())
     run = load_run(run_dir)
-    probe = probe_windows(run, 64, 0)
+    probe = probe_windows(run, 64, [0])
     assert len(probe) == len(run.data.val.y) + len(run.data.train.y) - 64
+    assert len(probe_windows(run, 64, [0, 1])) < len(probe)
     test = {w.tobytes() for w in run.data.test.x}
     assert not test & {w.tobytes() for w in probe}
     result = CliRunner().invoke(main, [str(run_dir), "--calibration-size", "64",
                                        "--input-range-percentile", "0",
-                                       "--input-range-percentile", "99.9"])
+                                       "--input-range-percentile", "99.9",
+                                       "--seed", "0", "--seed", "1"])
     assert result.exit_code == 0, result.output
     line = json.loads(result.output)
-    assert line["windows"] == len(probe) and set(line["by_percentile"]) == {"0", "99.9"}
-    assert line["by_percentile"]["0"]["scales"] == [1.0, 1.0, 1.0]
-    assert max(line["by_percentile"]["99.9"]["scales"]) > 1.0
-    for scores in line["by_percentile"].values():
-        assert 0.0 <= scores["all"] <= 1.0 and 0.0 <= scores["validation"] <= 1.0
+    assert line["windows"] == len(probe_windows(run, 64, [0, 1]))
+    settings = {(s["percentile"], s["seed"]): s for s in line["settings"]}
+    assert set(settings) == {(0, 0), (0, 1), (99.9, 0), (99.9, 1)}
+    assert settings[(0, 0)]["scales"] == [1.0, 1.0, 1.0]
+    assert max(settings[(99.9, 0)]["scales"]) > 1.0
+    for scores in settings.values():
+        assert all(0.0 <= scores[k] <= 1.0 for k in ("all", "validation", "training"))
