@@ -99,6 +99,14 @@ def test_bad_models_are_clear_errors(tmp_path):
         TFLiteClassifier(BUNDLE / "model_int8.tflite", num_threads=0)
 
 
+def test_unsupported_io_tensors_are_named_by_role():
+    # har-export strips tensor names, so errors must not rely on them.
+    with pytest.raises(ModelLoadError, match="the input tensor is int16; only float32"):
+        interp_mod._quant({"dtype": np.int16, "quantization": (0.1, 0), "name": ""}, "input")
+    with pytest.raises(ModelLoadError, match="the output tensor is int8 but has no quantisation"):
+        interp_mod._quant({"dtype": np.int8, "quantization": (0.0, 0), "name": ""}, "output")
+
+
 def test_unknown_interpreter_name_lists_the_choices(monkeypatch):
     monkeypatch.setenv(INTERPRETER_ENV, "onnx")
     with pytest.raises(InterpreterUnavailableError, match="tflite_runtime.*ai_edge_litert"):
