@@ -20,10 +20,10 @@ from har_export.model_info import op_counts
 from har_export.parity import ParityReport
 from har_runtime import __version__ as runtime_version
 from har_runtime.bundle import BUNDLE_FILE, SCHEMA_VERSION, sha256_file
-from har_runtime.input_norm import InputNorm
+from har_runtime.contract.input_norm import InputNorm
+from har_runtime.contract.smoothing import DEFAULT_SMOOTHING, SmoothingSettings
+from har_runtime.contract.spec import PreprocessSpec
 from har_runtime.interpreter import TFLiteClassifier
-from har_runtime.smoothing import DEFAULT_SMOOTHING, SmoothingSettings
-from har_runtime.spec import PreprocessSpec
 
 #: Which deployable variant a bundle recommends when not told: int8 runs fastest on CPUs and
 #: microcontrollers, and the order is also (roughly) smallest first.

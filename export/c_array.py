@@ -10,7 +10,7 @@ from typing import Dict, Optional
 
 from har_export.model_info import (ARENA_BYTES_PER_OP, ARENA_BYTES_PER_TENSOR, ARENA_FIXED_BYTES,
                                     ARENA_MARGIN, ArenaEstimate, estimate_arena)
-from har_runtime.input_norm import InputNorm
+from har_runtime.contract.input_norm import InputNorm
 
 ARRAY_NAME = "g_model"
 BYTES_PER_LINE = 12

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from har_export.errors import ConversionError, InputError, OptionError
-from har_runtime.input_norm import InputNorm
+from har_runtime.contract.input_norm import InputNorm
 
 #: Every variant we can build, in the order they are converted and reported.
 VARIANTS: Tuple[str, ...] = ("float32", "float16", "dynamic", "int8")

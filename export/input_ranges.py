@@ -26,7 +26,7 @@ import numpy as np
 
 from har_export.convert import input_readers
 from har_export.errors import OptionError
-from har_runtime.input_norm import InputNorm
+from har_runtime.contract.input_norm import InputNorm
 
 
 @dataclass(frozen=True)

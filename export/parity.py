@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from har_export.errors import OptionError
-from har_runtime.input_norm import InputNorm
+from har_runtime.contract.input_norm import InputNorm
 from har_runtime.interpreter import TFLiteClassifier
 
 #: Windows per interpreter call while scoring (bounds memory on big test sets).

@@ -22,7 +22,7 @@ from har_export.errors import InputError, OptionError
 from har_export.input_ranges import InputRanges, fold_input_ranges
 from har_export.parity import ParityReport, ParityThresholds, run_gate
 from har_runtime.bundle import Bundle, BundleError, load_bundle, sha256_file
-from har_runtime.input_norm import InputNorm
+from har_runtime.contract.input_norm import InputNorm
 from har_train.dataset import RunData, load_run
 from har_train.errors import DataError
 

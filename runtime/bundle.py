@@ -17,10 +17,10 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-from har_runtime.input_norm import InputNorm, InputNormError
+from har_runtime.contract.input_norm import InputNorm, InputNormError
+from har_runtime.contract.smoothing import SmoothingSettings
+from har_runtime.contract.spec import PreprocessSpec, SpecError
 from har_runtime.interpreter import ModelLoadError, TFLiteClassifier
-from har_runtime.smoothing import SmoothingSettings
-from har_runtime.spec import PreprocessSpec, SpecError
 
 #: The bundle.json layout writers stamp. Version 2 added `input_norm` (models take standardised
 #: channels); version 1 bundles (models take sensor units) still load. Readers refuse others.

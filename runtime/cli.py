@@ -11,11 +11,11 @@ from typing import List, Sequence
 
 import click
 
+from har_runtime.contract.units import ACC_UNITS, GYRO_UNITS
 from har_runtime.daemon.engine import DEVICE_POLICIES, EMIT_CHOICES, EngineSettings
 from har_runtime.daemon.lines import DEFAULT_MAX_LINE
 from har_runtime.daemon.sources import DEFAULT_MAX_CONNECTIONS
 from har_runtime.interpreter import INTERPRETERS
-from har_runtime.units import ACC_UNITS, GYRO_UNITS
 
 _ENGINE = EngineSettings()
 
@@ -140,35 +140,20 @@ def serve(bundle: Path, source: str, sink: str, variant, interpreter, threads, a
         raise IOFailure(str(exc)) from None
 
 
-def _load_recordings(spec: str, rate_hz: float, max_gap_s: float) -> list:
-    if spec.startswith("hapt:"):
-        return _hapt_recordings(spec[len("hapt:"):])
+def _load_recordings(path: str, rate_hz: float, max_gap_s: float) -> list:
     from har_runtime.csvio import CSVFormatError, read_csv_recordings
 
+    kind, colon, arg = path.partition(":")
+    if colon and not Path(path).exists():
+        raise BadRecording(f"{path}: no such file or folder; replay reads CSV (docs/DATA.md). "
+                           f"For a training data source, write it first: har-train to-csv "
+                           f"{kind} OUT" + (f" --subject {arg}" if arg.isdigit() else ""))
     try:
-        recordings = read_csv_recordings(spec, rate_hz=rate_hz, max_gap_s=max_gap_s)
+        recordings = read_csv_recordings(path, rate_hz=rate_hz, max_gap_s=max_gap_s)
     except CSVFormatError as exc:
         raise BadRecording(str(exc)) from None
     if not recordings:
-        raise BadRecording(f"{spec}: no samples to replay")
-    return recordings
-
-
-def _hapt_recordings(subject: str) -> list:
-    if not subject.isdigit():
-        raise BadRecording(f"hapt:{subject}: the subject must be a number (1-30)")
-    try:
-        from har_train.errors import DataError
-        from har_train.hapt import load_hapt
-    except ImportError as exc:
-        raise BadRecording(f"hapt:SUBJECT needs the train extra (pip install "
-                           f"'har-edge[train]'): {exc}") from None
-    try:
-        recordings = [r for r in load_hapt() if r.subject == int(subject)]
-    except DataError as exc:
-        raise BadRecording(f"hapt:{subject}: {exc}") from None
-    if not recordings:
-        raise BadRecording(f"hapt:{subject}: HAPT has no subject {subject} (1-30)")
+        raise BadRecording(f"{path}: no samples to replay")
     return recordings
 
 
@@ -193,9 +178,9 @@ def _open_bundle(bundle: Path, variant, interpreter, threads):
 def replay(bundle: Path, recording: str, variant, interpreter, threads, speed, fast, png) -> None:
     """Stream RECORDING through BUNDLE and print the activity timeline.
 
-    RECORDING is a CSV file or folder (docs/DATA.md schema) or hapt:SUBJECT (needs the train
-    extra). With labels, window-level accuracy against the spec's window labelling rule is
-    printed too.
+    RECORDING is a CSV file or folder (docs/DATA.md schema); `har-train to-csv hapt OUT
+    --subject 2` writes one from a training data source. With labels, window-level accuracy
+    against the spec's window labelling rule is printed too.
     """
     from har_runtime.replay import RecordingError, plot_timelines, replay_recording
 

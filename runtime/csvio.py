@@ -29,10 +29,11 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from har_runtime.labels import HAPT_LABELS, UNLABELLED
-from har_runtime.recording import Recording
-from har_runtime.resample import resample
-from har_runtime.units import conversion_factor
+from har_runtime.contract.labels import HAPT_LABELS, UNLABELLED
+from har_runtime.contract.recording import Recording
+from har_runtime.contract.resample import resample
+from har_runtime.contract.spec import DEFAULT_SPEC
+from har_runtime.contract.units import conversion_factor
 
 REQUIRED_COLUMNS = ("timestamp", "ax", "ay", "az")
 GYRO_COLUMNS = ("gx", "gy", "gz")
@@ -54,7 +55,8 @@ class CSVFormatError(ValueError):
 
 
 def read_csv_recordings(path: PathLike, acc_unit: str = "g", gyro_unit: str = "rad/s",
-                        rate_hz: float = 50.0, max_gap_s: float = 0.5) -> List[Recording]:
+                        rate_hz: float = DEFAULT_SPEC.sample_rate_hz,
+                        max_gap_s: float = DEFAULT_SPEC.max_gap_s) -> List[Recording]:
     """Read a CSV file, or every *.csv in a folder (sorted by name), into recordings.
 
     Recordings come out per file, in (subject, session) order, each gap-free stretch its own

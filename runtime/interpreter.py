@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from har_runtime.input_norm import InputNorm
+from har_runtime.contract.input_norm import InputNorm
 
 #: Interpreter packages in the order tried when none is named.
 INTERPRETERS: Tuple[str, ...] = ("tflite_runtime", "ai_edge_litert", "tensorflow")

@@ -13,10 +13,10 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from har_runtime.recording import Recording
-from har_runtime.results import Prediction
-from har_runtime.smoothing import SmoothingSettings
-from har_runtime.spec import PreprocessSpec
+from har_runtime.contract.recording import Recording
+from har_runtime.contract.results import Prediction
+from har_runtime.contract.smoothing import SmoothingSettings
+from har_runtime.contract.spec import PreprocessSpec
 from har_runtime.stream import Classifier, StreamClassifier, StreamCounters, offline_windows
 
 #: Seconds of recording pushed per chunk (a phone typically batches ~100 ms of samples).

@@ -19,12 +19,12 @@ from typing import Dict, List, NamedTuple, Optional, Protocol, Sequence, Union
 
 import numpy as np
 
-from har_runtime.resample import StreamResampler, resample
-from har_runtime.results import ActivityChange, ActivityTracker, Prediction
-from har_runtime.smoothing import DEFAULT_SMOOTHING, Smoother, SmoothingSettings, argmax
-from har_runtime.spec import PreprocessSpec
-from har_runtime.units import channel_scale, convert_samples
-from har_runtime.windowing import Windower
+from har_runtime.contract.resample import StreamResampler, resample
+from har_runtime.contract.results import ActivityChange, ActivityTracker, Prediction
+from har_runtime.contract.smoothing import DEFAULT_SMOOTHING, Smoother, SmoothingSettings, argmax
+from har_runtime.contract.spec import PreprocessSpec
+from har_runtime.contract.units import channel_scale, convert_samples
+from har_runtime.contract.windowing import Windower
 
 #: Windows per classifier call; bounds the input tensor when a large chunk arrives at once.
 MAX_BATCH = 256

@@ -34,9 +34,9 @@ def loaded_heavy() -> List[str]:
 
 def _targets(params: Dict[str, Any]) -> Tuple[Any, Any, List[Tuple[str, Callable[[], Any]]]]:
     """(spec, smoothing, [(name, open classifier)]) from a bundle or from bare .tflite files."""
+    from har_runtime.contract.smoothing import DEFAULT_SMOOTHING
+    from har_runtime.contract.spec import PreprocessSpec
     from har_runtime.interpreter import TFLiteClassifier
-    from har_runtime.smoothing import DEFAULT_SMOOTHING
-    from har_runtime.spec import PreprocessSpec
 
     interp = params.get("interpreter")
     if params.get("bundle"):
@@ -268,10 +268,10 @@ def task_ingest(params: Dict[str, Any]) -> Dict[str, Any]:
 def stream_parts(spec: Any, smoothing: Any, clf: Any, n: int) -> Dict[str, float]:
     """p50 ms of each stage of the stream path on hop-sized inputs, timed in turns with the
     whole path so that all of them see the same machine load."""
-    from har_runtime.resample import StreamResampler
-    from har_runtime.smoothing import Smoother
+    from har_runtime.contract.resample import StreamResampler
+    from har_runtime.contract.smoothing import Smoother
+    from har_runtime.contract.windowing import Windower
     from har_runtime.stream import StreamClassifier
-    from har_runtime.windowing import Windower
 
     calls = n + WARMUP
     resampler, windower = StreamResampler(spec.sample_rate_hz, spec.max_gap_s), Windower(spec)

@@ -60,8 +60,8 @@ def invocation() -> str:
 
 def test_windows(config, recordings):
     """The run's test-subject windows, rebuilt exactly as training split them."""
+    from har_train.config import make_split
     from har_train.dataset import build_split_data, subjects_of
-    from har_train.fit import make_split
 
     spec = config.make_spec()
     data = build_split_data(recordings, spec, make_split(config, subjects_of(recordings)))
@@ -98,7 +98,7 @@ def export_and_score(folder: Path, config, recordings, runtime_python: str):
 
 def _finished(run_dir: Path, config) -> bool:
     """Whether RUN_DIR holds a finished run of exactly `config` (so it can be reused)."""
-    from har_train.fit import TrainConfig
+    from har_train.config import TrainConfig
 
     try:
         same = TrainConfig.from_stored(json.loads((run_dir / "config.json").read_text())) == config
@@ -141,7 +141,8 @@ def _stale(record: Mapping[str, Any], row: Row, seed: int, data: str,
            epochs: Optional[int]) -> bool:
     """Whether a saved record was made by other members or options than the row has now
     (say, its preset changed since)."""
-    from har_train.fit import ConfigError, TrainConfig
+    from har_train.config import TrainConfig
+    from har_train.errors import ConfigError
 
     if _members_of(record) != list(row.member_seeds(seed)):
         return True
@@ -176,7 +177,7 @@ def run_one(row: Row, seed: int, folder: Path, data: str, recordings, runtime_py
 def reexport_one(row: Row, folder: Path, record: Mapping[str, Any], recordings,
                  runtime_python: str) -> Dict[str, Any]:
     """Export and score a saved run again with today's exporter, keeping its training."""
-    from har_train.fit import TrainConfig
+    from har_train.config import TrainConfig
 
     config = TrainConfig.from_stored(record["config"])
     spec, test, scores, seconds = export_and_score(folder, config, recordings, runtime_python)
@@ -193,7 +194,7 @@ def collect(rows: Sequence[Row], seeds: Sequence[int], work: Path, data: str,
     """Make sure WORK holds a record for every (row, seed), computing the missing ones and those
     made with other ensemble members or options than the row now has; with `reexport`, export
     and score the saved runs again (training is kept)."""
-    from har_train.sources import load_recordings
+    from har_train.data.sources import load_recordings
 
     recordings = None
     for row in rows:

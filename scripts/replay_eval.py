@@ -18,7 +18,7 @@ import numpy as np
 
 from har_runtime.bundle import load_bundle
 from har_runtime.replay import replay_recording
-from har_train.hapt import load_hapt
+from har_train.data.hapt import load_hapt
 
 
 def evaluate_variant(bundle, variant, recordings):

@@ -10,7 +10,8 @@ out=${HAR_EDGE_RUN:-runs/main}
 bin=.venv/bin
 "$bin/har-train" fit --preset "${HAR_EDGE_PRESET:-acc3-int8}" --out "$out" --overwrite
 "$bin/har-export" convert "$out/model.keras" --out "$out/bundle" --overwrite
-"$bin/har-runtime" replay "$out/bundle" hapt:2 --fast --png "$out/replay_subject2.png"
+"$bin/har-train" to-csv hapt "$out/subject2" --subject 2
+"$bin/har-runtime" replay "$out/bundle" "$out/subject2" --fast --png "$out/replay_subject2.png"
 echo
 echo "report:  $out/metrics.json, $out/confusion_matrix.png, $out/training_curves.png"
 echo "bundle:  $out/bundle (bundle.json + one .tflite per variant; parity in bundle.json)"

@@ -14,9 +14,9 @@ import click
 import numpy as np
 
 from har_runtime.bundle import load_bundle
-from har_runtime.smoothing import Smoother, SmoothingSettings
+from har_runtime.contract.smoothing import Smoother, SmoothingSettings
 from har_runtime.stream import offline_windows
-from har_train.hapt import load_hapt
+from har_train.data.hapt import load_hapt
 
 
 def window_probs(bundle, recordings):

@@ -17,14 +17,17 @@ from typing import Optional
 
 import click
 
-from har_runtime.labels import TASKS
-from har_runtime.spec import ACC_MODES, CHANNEL_SETS, SpecError
+from har_runtime.contract.labels import TASKS
+from har_runtime.contract.spec import ACC_MODES, CHANNEL_SETS, SpecError
+from har_train.config import TrainConfig
+from har_train.data.sources import SOURCES_HELP
 from har_train.errors import DataError
-from har_train.fit import ConfigError, RunExistsError, TrainConfig, train
+from har_train.errors import ConfigError, RunExistsError
+from har_train.errors import ModelError
+from har_train.fit import train
 from har_train.kfold import cross_validate
-from har_train.models import MODELS, ModelError
+from har_train.models import MODELS
 from har_train.presets import PRESETS, make_config
-from har_train.sources import SOURCES_HELP
 
 
 class InputProblem(click.ClickException):
@@ -201,6 +204,29 @@ def evaluate_command(run_dir: Path, side: str, as_json: bool) -> None:
     click.echo(f"{run_dir} — {run.config.get('model')} on {side} subjects "
                f"{list(getattr(run.data.split, side))}")
     click.echo(format_table(metrics))
+
+
+@cli.command("to-csv")
+@click.argument("source")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--subject", "subjects", multiple=True, type=click.IntRange(min=0),
+              help="Only this subject (repeatable). [default: all]")
+def to_csv_command(source: str, out: Path, subjects) -> None:
+    """Write SOURCE's recordings as CSV files into the folder OUT (one per recording).
+
+    SOURCE names a data source as `fit --data` does (hapt, uci:DIR, csv:PATH,
+    synthetic[:SEED]). The files follow the documented CSV schema (docs/DATA.md), so the
+    TF-free runtime can replay them:
+
+    \b
+      har-train to-csv hapt runs/subject2 --subject 2
+      har-runtime replay runs/main/bundle runs/subject2
+    """
+    from har_train.data.to_csv import write_source_csv
+
+    with _user_errors():
+        paths = write_source_csv(source, out, subjects)
+    click.echo(f"wrote {len(paths)} recording(s) to {out}")
 
 
 @cli.command("models")

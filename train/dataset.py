@@ -1,7 +1,7 @@
 """From recordings to labelled windows, per subject split — the shared preprocessing, applied.
 
-Windows come from `har_runtime.windowing`, the code the device runs, so what the model trains on
-is exactly what it will see. Nothing here imports Keras: export and scripts reuse it.
+Windows come from `har_runtime.contract.windowing`, the code the device runs, so what the model
+trains on is exactly what it will see. Nothing here imports Keras: export and scripts reuse it.
 """
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
-from har_runtime.labels import task_labels
-from har_runtime.recording import Recording
-from har_runtime.spec import CHANNEL_SETS, PreprocessSpec
-from har_runtime.windowing import make_windows
+from har_runtime.contract.labels import task_labels
+from har_runtime.contract.recording import Recording
+from har_runtime.contract.spec import CHANNEL_SETS, DEFAULT_SPEC, PreprocessSpec
+from har_runtime.contract.windowing import make_windows
 from har_train.errors import DataError
 from har_train.splits import SubjectSplit
 
@@ -57,8 +57,8 @@ class RunData:
 
 
 def make_spec(task: str = "har6", channels: str = "acc", acc_mode: str = "total",
-              window: int = 128, hop: int = 64, rate_hz: float = 50.0,
-              context: int = 0) -> PreprocessSpec:
+              window: int = DEFAULT_SPEC.window, hop: int = DEFAULT_SPEC.hop,
+              rate_hz: float = DEFAULT_SPEC.sample_rate_hz, context: int = 0) -> PreprocessSpec:
     """The spec for a named task and channel set (UCI HAR windowing: 2.56 s, 50 % overlap).
 
     `context` samples before each labelled `window` are fed to the model too: its input is
@@ -132,7 +132,7 @@ def subjects_of(recordings: Iterable[Recording]) -> List[int]:
 
 def load_run(run_dir) -> RunData:
     """Rebuild a run's spec, config and windows from its folder (spec.json, config.json)."""
-    from har_train.sources import load_recordings
+    from har_train.data.sources import load_recordings
 
     run = Path(run_dir)
     try:

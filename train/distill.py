@@ -21,9 +21,10 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from har_runtime.spec import PreprocessSpec, SpecError
+from har_runtime.contract.spec import PreprocessSpec, SpecError
+from har_train.config import TrainConfig
 from har_train.dataset import SplitData
-from har_train.fit import ConfigError, TrainConfig
+from har_train.errors import ConfigError
 from har_train.run_model import load_run_model
 from har_train.splits import SubjectSplit
 

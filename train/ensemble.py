@@ -17,12 +17,14 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from har_train.config import TrainConfig
 from har_train.dataset import RunData, load_run
-from har_train.fit import (ConfigError, TrainConfig, TrainResult, check_out_dir,
-                           package_versions, prepare_out_dir)
+from har_train.errors import ConfigError
+from har_train.fit import TrainResult
 from har_train.models import count_params
-from har_train.run_model import load_run_model
 from har_train.report import evaluate, plot_confusion, write_metrics
+from har_train.run_model import load_run_model
+from har_train.rundir import check_out_dir, package_versions, prepare_out_dir
 
 #: Standardisation constants of members must agree to this relative tolerance.
 NORM_RTOL = 1e-5

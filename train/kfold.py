@@ -9,11 +9,14 @@ from typing import List, Tuple
 
 import numpy as np
 
+from har_train.config import TrainConfig
 from har_train.dataset import subjects_of
 from har_train.distill import check_teacher, fold_teachers
-from har_train.fit import (ConfigError, TrainConfig, TrainResult, check_out_dir, prepare_out_dir,
-                           train)
-from har_train.splits import SplitError, kfold_splits
+from har_train.errors import ConfigError
+from har_train.errors import SplitError
+from har_train.fit import TrainResult, train
+from har_train.rundir import check_out_dir, prepare_out_dir
+from har_train.splits import kfold_splits
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ def cross_validate(config: TrainConfig, k: int, out_dir, overwrite: bool = False
     writes kfold.json with the per-fold figures, mean and standard deviation. Teachers
     (`config.teacher`) must be k-fold folders of the same k: fold i learns from their fold i.
     """
-    from har_train.sources import load_recordings
+    from har_train.data.sources import load_recordings
 
     if config.val_subjects is not None:
         raise ConfigError("k-fold picks the validation subjects itself; drop val_subjects "

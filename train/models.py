@@ -15,14 +15,12 @@ from typing import Any, Callable, Dict, Sequence, Tuple
 
 import numpy as np
 
-from har_runtime.spec import PreprocessSpec
+from har_runtime.contract.spec import PreprocessSpec
+from har_train.errors import ModelError
 
 #: Parameter budget of the MCU-class model (int8 weights fit in ~20 kB of flash).
 MCU_PARAM_BUDGET = 20_000
 
-
-class ModelError(ValueError):
-    """An unknown model name, bad option or bad normalisation statistics."""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from har_train.fit import ConfigError, TrainConfig
+from har_train.config import TrainConfig
+from har_train.errors import ConfigError
 
 
 @dataclass(frozen=True)

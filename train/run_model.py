@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from har_runtime.spec import PreprocessSpec
-from har_train.fit import ConfigError
+from har_runtime.contract.spec import PreprocessSpec
+from har_train.errors import ConfigError
 
 
 def load_run_model(run_dir: Path, spec: PreprocessSpec, role: str) -> Any:

@@ -6,13 +6,12 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from har_train.errors import SplitError
+
 #: The test subjects of the original UCI HAR split, so our figures compare with published ones.
 UCI_TEST_SUBJECTS: Tuple[int, ...] = (2, 4, 9, 10, 12, 13, 18, 20, 24)
 DEFAULT_N_VAL = 3
 
-
-class SplitError(ValueError):
-    """A split that mixes subjects or leaves a side empty."""
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from har_runtime.contract.results import Prediction
 from har_runtime.daemon.lines import LineError, LineParser, SampleBlock
 from har_runtime.daemon.model import Model, ModelLoader, ModelLoadFailed
 from har_runtime.daemon.sources import Received
-from har_runtime.results import Prediction
 from har_runtime.stream import Event, StagedWindows, StreamClassifier, StreamCounters, classify
 
 DEVICE_POLICIES = ("evict", "refuse")

@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from har_runtime.spec import ALL_CHANNELS
+from har_runtime.contract.spec import ALL_CHANNELS
 
 #: Longest accepted line in bytes unless configured (a 6-channel CSV sample is ~150).
 DEFAULT_MAX_LINE = 4096

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from har_runtime.bundle import BundleError, load_bundle
+from har_runtime.contract.smoothing import SmoothingSettings
+from har_runtime.contract.spec import PreprocessSpec
 from har_runtime.interpreter import InterpreterUnavailableError
-from har_runtime.smoothing import SmoothingSettings
-from har_runtime.spec import PreprocessSpec
 from har_runtime.stream import Classifier
 
 

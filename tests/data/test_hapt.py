@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from har_train import hapt
+from har_train.data import hapt
 from har_train.errors import DataError
 
 import legacy_pandas

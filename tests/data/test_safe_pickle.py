@@ -7,8 +7,8 @@ import pickletools
 import numpy as np
 import pytest
 
+from har_train.data.safe_pickle import FrameStub, frame_columns, restricted_load
 from har_train.errors import DataError
-from har_train.safe_pickle import FrameStub, frame_columns, restricted_load
 
 import legacy_pandas
 
@@ -119,8 +119,8 @@ def test_frame_columns_rejects_other_objects():
 def test_overflowing_array_shape_is_a_data_error():
     import io
 
+    from har_train.data.safe_pickle import restricted_load
     from har_train.errors import DataError
-    from har_train.safe_pickle import restricted_load
 
     # numpy's ndarray reconstruction, then BUILD with shape (2**70,): the product overflows int64.
     data = (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\nq\x00cnumpy\nndarray\nq\x01K\x00\x85"

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from har_runtime.synthetic import synthetic_recording
+from har_train.data.synthetic import synthetic_recording
+from har_train.data.uci import load_uci_har_dir
 from har_train.errors import DataError
-from har_train.uci import load_uci_har_dir
 
 WIDTH, HOP = 128, 64
 SIGNALS = ("total_acc", "body_acc", "body_gyro")

@@ -9,10 +9,10 @@ tf = pytest.importorskip("tensorflow")
 from har_export.convert import INPUT_CLIP_STD, split_input_norm  # noqa: E402
 from har_export.errors import OptionError  # noqa: E402
 from har_export.input_ranges import channel_scales, fold_input_ranges  # noqa: E402
+from har_runtime.contract.input_norm import InputNorm  # noqa: E402
 from har_train.dataset import make_spec  # noqa: E402
 from har_train.ensemble import build_ensemble  # noqa: E402
 from har_train.models import build_model  # noqa: E402
-from har_runtime.input_norm import InputNorm  # noqa: E402
 
 pytestmark = pytest.mark.tf
 

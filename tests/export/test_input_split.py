@@ -9,7 +9,7 @@ from har_export.c_array import c_array_sources  # noqa: E402
 from har_export.convert import INPUT_CLIP_STD, int8_calibration, split_input_norm  # noqa: E402
 from har_export.pipeline import ExportOptions, export_model  # noqa: E402
 from har_runtime.bundle import load_bundle  # noqa: E402
-from har_runtime.input_norm import InputNorm  # noqa: E402
+from har_runtime.contract.input_norm import InputNorm  # noqa: E402
 
 pytestmark = pytest.mark.tf
 

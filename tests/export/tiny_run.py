@@ -44,8 +44,8 @@ def make_tiny_run(run_dir, epochs: int = 30, seed: int = 0, window: int = 128, h
     `context` feeds it that many samples before each labelled window (har-train --context)."""
     import keras
 
+    from har_train.data.sources import load_recordings
     from har_train.dataset import build_split_data, fingerprint, make_spec
-    from har_train.sources import load_recordings
     from har_train.splits import default_split
 
     run = Path(run_dir)

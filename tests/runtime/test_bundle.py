@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from har_runtime.bundle import SCHEMA_VERSION, Bundle, BundleError, load_bundle
-from har_runtime.smoothing import SmoothingSettings
+from har_runtime.contract.smoothing import SmoothingSettings
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data_golden"
 FLOAT_TOLERANCE = 1e-5

@@ -10,7 +10,7 @@ from har_runtime.bundle import load_bundle
 from har_runtime.cli import main
 from har_runtime.csvio import write_csv_recording
 from har_runtime.stream import StreamClassifier, offline_windows
-from har_runtime.synthetic import synthetic_recording
+from har_train.data.synthetic import synthetic_recording
 from test_stream_mock import golden_bundle
 
 
@@ -116,7 +116,7 @@ def test_serve_file_source_to_file_sink(tmp_path, recording):
     (["serve", "{bundle}", "--sink", "s3:bucket"], 3, "unknown sink"),
     (["serve", "{bundle}", "--interpreter", "ai_edge_litert"], 6, "ai_edge_litert"),
     (["replay", "{bundle}", "{garbage}"], 5, "garbage.csv:1"),
-    (["replay", "{bundle}", "hapt:one"], 5, "must be a number"),
+    (["replay", "{bundle}", "hapt:2"], 5, "har-train to-csv hapt OUT --subject 2"),
     (["serve", "{bundle}", "--max-devices", "0"], 2, "--max-devices"),
 ])
 def test_errors_are_one_line_with_distinct_exit_codes(tmp_path, args, code, message):

@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
+from har_runtime.contract.units import STANDARD_GRAVITY
 from har_runtime.csvio import CSVFormatError, read_csv_recordings, write_csv_recording
-from har_runtime.synthetic import synthetic_recording
-from har_runtime.units import STANDARD_GRAVITY
+from har_train.data.synthetic import synthetic_recording
 
 GOOD = "timestamp,ax,ay,az,label\n0.00,0,0,1,5\n0.02,0,0,1,5\n0.04,0,0,1,5\n"
 

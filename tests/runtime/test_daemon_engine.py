@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 
+from har_runtime.contract.results import ActivityChange, Prediction
+from har_runtime.contract.smoothing import SmoothingSettings
 from har_runtime.daemon.engine import Engine, EngineSettings
 from har_runtime.daemon.model import Model, ModelLoadFailed, SmoothingOverrides
 from har_runtime.daemon.server import Server
 from har_runtime.daemon.sinks import MemorySink
 from har_runtime.daemon.sources import MemorySource
-from har_runtime.results import ActivityChange, Prediction
-from har_runtime.smoothing import SmoothingSettings
 from har_runtime.stream import StreamClassifier
 from test_stream_mock import SPEC, MockClassifier, activity_signal, jittered_times
 

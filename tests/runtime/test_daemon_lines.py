@@ -4,8 +4,8 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from har_runtime.contract.spec import ACC_CHANNELS, ALL_CHANNELS
 from har_runtime.daemon.lines import LineError, LineParser, LineSplitter
-from har_runtime.spec import ACC_CHANNELS, ALL_CHANNELS
 
 ACC = LineParser(ACC_CHANNELS)
 SIX = LineParser(ALL_CHANNELS)

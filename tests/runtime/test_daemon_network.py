@@ -8,11 +8,11 @@ import time
 import numpy as np
 import pytest
 
+from har_runtime.contract.results import Prediction
 from har_runtime.daemon.engine import Engine, EngineSettings
 from har_runtime.daemon.server import Server
 from har_runtime.daemon.sinks import MemorySink
 from har_runtime.daemon.sources import SourceError, TcpSource, UdpSource, open_source
-from har_runtime.results import Prediction
 from test_daemon_engine import check_accounting, csv_lines, device_data, expected, got, mock_model
 
 DEADLINE_S = 15.0

@@ -15,7 +15,7 @@ import pytest
 
 from har_runtime.bundle import load_bundle
 from har_runtime.stream import offline_windows
-from har_runtime.synthetic import synthetic_recording
+from har_train.data.synthetic import synthetic_recording
 from test_stream_mock import golden_bundle
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from har_runtime.resample import StreamResampler
-from har_runtime.results import ActivityChange, Prediction
-from har_runtime.smoothing import UNKNOWN, Smoother, SmoothingSettings, argmax
-from har_runtime.spec import PreprocessSpec
+from har_runtime.contract.resample import StreamResampler
+from har_runtime.contract.results import ActivityChange, Prediction
+from har_runtime.contract.smoothing import UNKNOWN, Smoother, SmoothingSettings, argmax
+from har_runtime.contract.spec import PreprocessSpec
+from har_runtime.contract.windowing import Windower
 from har_runtime.stream import StreamClassifier
-from har_runtime.windowing import Windower
 from test_stream_mock import SPEC, MockClassifier, activity_signal, jittered_times
 
 RATE, GAP = 50.0, 0.5

@@ -9,15 +9,15 @@ import time
 import numpy as np
 import pytest
 
+from har_runtime.contract.results import Prediction
 from har_runtime.daemon.model import BundleModelLoader
 from har_runtime.daemon.sources import TcpSource, UdpSource
-from har_runtime.results import Prediction
 from har_runtime.stream import StreamClassifier
 from test_daemon_engine import check_accounting
 from test_daemon_network import Running
 from test_stream_mock import golden_bundle
 
-hapt = pytest.importorskip("har_train.hapt")
+hapt = pytest.importorskip("har_train.data.hapt")
 SECONDS = 60.0
 
 

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from har_runtime.daemon.engine import Engine, EngineSettings
+from har_runtime.contract.results import Prediction
 from har_runtime.daemon import lines as lines_module
+from har_runtime.daemon.engine import Engine, EngineSettings
 from har_runtime.daemon.lines import LineParser, _numbers
 from har_runtime.daemon.sources import Received
-from har_runtime.results import Prediction
 from test_daemon_engine import device_data, mock_model
 from test_stream_mock import SPEC
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from har_runtime.bundle import BundleError, load_bundle
-from har_runtime.input_norm import InputNorm, InputNormError
+from har_runtime.contract.input_norm import InputNorm, InputNormError
 from har_runtime.interpreter import ModelLoadError, TFLiteClassifier
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data_golden"

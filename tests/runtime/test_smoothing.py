@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from har_runtime.smoothing import DEFAULT_SMOOTHING, UNKNOWN, Smoother, SmoothingSettings
+from har_runtime.contract.smoothing import DEFAULT_SMOOTHING, UNKNOWN, Smoother, SmoothingSettings
 
 LABELS = ("a", "b", "c")
 A, B, SPLIT = [0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.34, 0.33, 0.33]

@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from har_runtime.spec import ALL_CHANNELS, PreprocessSpec, SpecError
-from har_runtime.units import convert_samples
-from har_runtime.windowing import Windower, make_windows
+from har_runtime.contract.spec import ALL_CHANNELS, PreprocessSpec, SpecError
+from har_runtime.contract.units import convert_samples
+from har_runtime.contract.windowing import Windower, make_windows
 
 
 def test_spec_json_round_trip():

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from har_runtime.results import ActivityChange, Prediction
-from har_runtime.smoothing import SmoothingSettings
+from har_runtime.contract.results import ActivityChange, Prediction
+from har_runtime.contract.smoothing import SmoothingSettings
 from har_runtime.stream import StreamClassifier, offline_windows
 from test_stream_mock import SPEC, MockClassifier, activity_signal, jittered_times
 
@@ -185,7 +185,7 @@ def test_reset_starts_the_stream_afresh_and_keeps_accounting():
 @pytest.mark.parametrize("variant", ["recommended", "all"])
 def test_real_tflite_stream_equals_offline(variant):
     from har_runtime.bundle import load_bundle
-    from har_runtime.synthetic import synthetic_recording
+    from har_train.data.synthetic import synthetic_recording
     from test_stream_mock import golden_bundle
 
     bundle = load_bundle(golden_bundle())

@@ -2,9 +2,9 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from har_runtime.resample import StreamResampler, resample
-from har_runtime.spec import ALL_CHANNELS, PreprocessSpec
-from har_runtime.windowing import Windower, make_windows
+from har_runtime.contract.resample import StreamResampler, resample
+from har_runtime.contract.spec import ALL_CHANNELS, PreprocessSpec
+from har_runtime.contract.windowing import Windower, make_windows
 
 
 def _chunks(n, cuts):

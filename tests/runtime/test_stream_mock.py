@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from har_runtime.spec import PreprocessSpec
+from har_runtime.contract.spec import PreprocessSpec
 
 #: The tiny real bundle written by scripts/make_golden_bundle.py (real-TFLite tests use it).
 GOLDEN_BUNDLE = Path(__file__).resolve().parents[1] / "data_golden" / "bundle"
@@ -81,7 +81,7 @@ def test_mock_is_batch_invariant_and_deterministic():
 
 
 def test_signal_produces_varied_predictions():
-    from har_runtime.windowing import make_windows
+    from har_runtime.contract.windowing import make_windows
 
     frames = activity_signal(60.0)
     probs = MockClassifier().predict_proba(make_windows(frames, SPEC).windows)

@@ -8,7 +8,7 @@ pytest.importorskip("keras")
 from click.testing import CliRunner  # noqa: E402
 
 from har_train.cli import cli  # noqa: E402
-from har_train.fit import RUN_FILES  # noqa: E402
+from har_train.rundir import RUN_FILES  # noqa: E402
 
 pytestmark = pytest.mark.tf
 

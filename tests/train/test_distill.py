@@ -11,9 +11,11 @@ from click.testing import CliRunner  # noqa: E402
 
 from har_train.augment import WindowFeeder  # noqa: E402
 from har_train.cli import cli  # noqa: E402
+from har_train.config import TrainConfig  # noqa: E402
 from har_train.dataset import load_run, make_spec  # noqa: E402
 from har_train.distill import check_teacher, fold_teachers, teacher_probabilities  # noqa: E402
-from har_train.fit import ConfigError, TrainConfig, train  # noqa: E402
+from har_train.errors import ConfigError  # noqa: E402
+from har_train.fit import train  # noqa: E402
 
 pytestmark = pytest.mark.tf
 

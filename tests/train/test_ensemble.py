@@ -16,7 +16,7 @@ from click.testing import CliRunner  # noqa: E402
 from har_train.cli import cli  # noqa: E402
 from har_train.dataset import load_run  # noqa: E402
 from har_train.ensemble import merge_runs  # noqa: E402
-from har_train.fit import ConfigError, RunExistsError  # noqa: E402
+from har_train.errors import ConfigError, RunExistsError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))

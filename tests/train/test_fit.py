@@ -7,10 +7,11 @@ import pytest
 
 pytest.importorskip("keras")
 
-from har_train.fit import (ConfigError, RunExistsError, TrainConfig,  # noqa: E402
-                           class_sample_weights, make_split, normalization_stats,
-                           package_versions, prepare_out_dir)
+from har_train.config import TrainConfig, make_split  # noqa: E402
+from har_train.errors import ConfigError, RunExistsError  # noqa: E402
+from har_train.fit import class_sample_weights, normalization_stats  # noqa: E402
 from har_train.presets import PRESETS, make_config  # noqa: E402
+from har_train.rundir import package_versions, prepare_out_dir  # noqa: E402
 
 pytestmark = pytest.mark.tf
 

@@ -220,9 +220,9 @@ def test_records_of_another_recipe_are_left_out_and_recomputed(tmp_path, rng, mo
         return _record(row.key, seed, rng)
 
     monkeypatch.setattr(leaderboard, "run_one", fake_run_one)
-    import har_train.sources
+    import har_train.data.sources
 
-    monkeypatch.setattr(har_train.sources, "load_recordings", lambda data: [])
+    monkeypatch.setattr(har_train.data.sources, "load_recordings", lambda data: [])
     result = CliRunner().invoke(leaderboard.main, ["--rows", "har6-acc", "--seeds", "2",
                                                    "--work", str(work), "--out",
                                                    str(tmp_path / "R.md")])

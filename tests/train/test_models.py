@@ -5,8 +5,9 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from har_train.dataset import make_spec  # noqa: E402
-from har_train.models import (MCU_PARAM_BUDGET, MODELS, ModelError, build_model,  # noqa: E402
-                              count_params, param_table)
+from har_train.errors import ModelError  # noqa: E402
+from har_train.models import (MCU_PARAM_BUDGET, MODELS, build_model, count_params,  # noqa: E402
+                              param_table)
 
 pytestmark = pytest.mark.tf
 

@@ -6,8 +6,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from har_train.config import TrainConfig  # noqa: E402
 from har_train.dataset import make_spec  # noqa: E402
-from har_train.fit import ConfigError, TrainConfig  # noqa: E402
+from har_train.errors import ConfigError  # noqa: E402
 from har_train.models import MCU_PARAM_BUDGET, build_model, count_params  # noqa: E402
 from har_train.presets import PRESETS, make_config  # noqa: E402
 

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from har_runtime.recording import Recording
+from har_runtime.contract.recording import Recording
 from har_train.dataset import build_split_data, fingerprint, make_spec, windows_from_recordings
 from har_train.errors import DataError
-from har_train.splits import (UCI_TEST_SUBJECTS, SplitError, SubjectSplit, default_split,
-                              kfold_splits)
+from har_train.errors import SplitError
+from har_train.splits import UCI_TEST_SUBJECTS, SubjectSplit, default_split, kfold_splits
 
 
 def _rec(subject, label_runs, session=0):
@@ -105,13 +105,13 @@ def test_fingerprint_changes_with_any_sample():
 
 @pytest.mark.parametrize("source", ["nope", "uci", "csv", "synthetic:x", "synthetic:-1"])
 def test_bad_source_strings_raise_data_error(source):
-    from har_train.sources import load_recordings
+    from har_train.data.sources import load_recordings
     with pytest.raises(DataError):
         load_recordings(source)
 
 
 def test_synthetic_source_gives_a_usable_default_split():
-    from har_train.sources import SYNTHETIC_SUBJECTS, load_recordings
+    from har_train.data.sources import SYNTHETIC_SUBJECTS, load_recordings
     recs = load_recordings("synthetic:0")
     subjects = sorted({r.subject for r in recs})
     assert subjects == list(range(1, SYNTHETIC_SUBJECTS + 1))

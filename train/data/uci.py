@@ -16,8 +16,8 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from har_runtime.labels import HAPT_LABELS
-from har_runtime.recording import Recording
+from har_runtime.contract.labels import HAPT_LABELS
+from har_runtime.contract.recording import Recording
 from har_train.errors import DataError
 
 UCI_RATE_HZ = 50.0

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 
-from har_runtime.smoothing import UNKNOWN
+from har_runtime.contract.smoothing import UNKNOWN
 
 #: Decimal places kept for probabilities in JSON (float32 carries ~7 significant digits).
 _PROB_DECIMALS = 6

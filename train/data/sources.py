@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import List
 
-from har_runtime.recording import Recording
+from har_runtime.contract.recording import Recording
 from har_train.errors import DataError
 
 #: Enough subjects that the UCI test ids 2, 4, 9, 10 fall in and train/val keep three each.
@@ -17,10 +17,10 @@ def load_recordings(source: str = "hapt") -> List[Recording]:
     """Load every recording of a source string (see SOURCES_HELP)."""
     kind, _, arg = source.partition(":")
     if kind == "hapt" and not arg:
-        from har_train.hapt import load_hapt
+        from har_train.data.hapt import load_hapt
         recordings = load_hapt()
     elif kind == "uci" and arg:
-        from har_train.uci import load_uci_har_dir
+        from har_train.data.uci import load_uci_har_dir
         recordings = load_uci_har_dir(arg)
     elif kind == "csv" and arg:
         from har_runtime.csvio import CSVFormatError, read_csv_recordings
@@ -29,7 +29,7 @@ def load_recordings(source: str = "hapt") -> List[Recording]:
         except (CSVFormatError, OSError) as exc:
             raise DataError(str(exc)) from None
     elif kind == "synthetic":
-        from har_runtime.synthetic import synthetic_recordings
+        from har_train.data.synthetic import synthetic_recordings
         try:
             seed = int(arg) if arg else 0
         except ValueError:

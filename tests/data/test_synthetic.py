@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from har_runtime.synthetic import synthetic_recording, synthetic_recordings
+from har_train.data.synthetic import synthetic_recording, synthetic_recordings
 
 
 def test_same_arguments_same_samples():

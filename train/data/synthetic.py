@@ -22,8 +22,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from har_runtime.labels import UNLABELLED
-from har_runtime.recording import Recording
+from har_runtime.contract.labels import UNLABELLED
+from har_runtime.contract.recording import Recording
 
 SYNTHETIC_RATE_HZ = 50.0
 ACTIVITIES: Tuple[int, ...] = (1, 2, 3, 4, 5, 6)

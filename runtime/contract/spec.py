@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Tuple
 
-from har_runtime.units import ACC_UNITS, GYRO_UNITS
+from har_runtime.contract.units import ACC_UNITS, GYRO_UNITS
 
 SPEC_VERSION = 1
 
@@ -175,3 +175,8 @@ class PreprocessSpec:
         except json.JSONDecodeError as exc:
             raise SpecError(f"spec is not valid JSON: {exc}") from None
         return cls.from_dict(data)
+
+
+#: The defaults (UCI HAR windowing: 50 Hz, 2.56 s windows, 50 % overlap), stated once: other
+#: modules read their default rate, window, hop and gap from here.
+DEFAULT_SPEC = PreprocessSpec()

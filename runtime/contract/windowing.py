@@ -13,8 +13,8 @@ from typing import Optional
 
 import numpy as np
 
-from har_runtime.labels import UNLABELLED
-from har_runtime.spec import ACC_CHANNELS, PreprocessSpec
+from har_runtime.contract.labels import UNLABELLED
+from har_runtime.contract.spec import ACC_CHANNELS, PreprocessSpec
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from har_runtime.spec import ACC_CHANNELS, GYRO_CHANNELS, PreprocessSpec
+from har_runtime.contract.spec import ACC_CHANNELS, GYRO_CHANNELS, PreprocessSpec
 
 
 @dataclass(frozen=True)
