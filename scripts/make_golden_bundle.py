@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from scripts import REPO
+
 GOLDEN = REPO / "tests" / "data_golden"
 WINDOWS_PER_CLASS = 2
 

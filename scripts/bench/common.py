@@ -14,7 +14,6 @@ import resource
 import sys
 import traceback
 from importlib import metadata
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import numpy as np
@@ -22,8 +21,6 @@ import numpy as np
 RESULT_MARK = "BENCH-RESULT "
 #: How the benchmark is started, from the repository root (the report's rerun lines say it).
 COMMAND = "python -m scripts.bench"
-#: The repository root: workers start there, so `python -m scripts.bench.<worker>` finds them.
-REPO = Path(__file__).resolve().parents[2]
 #: Untimed calls before every timed loop (first calls allocate, JIT and warm caches).
 WARMUP = 10
 #: Distributions whose versions the report lists, when installed in a worker's venv.

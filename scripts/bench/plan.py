@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from scripts.bench.common import ONE_THREAD_ENV, REPO, RESULT_MARK
+from scripts import REPO
+from scripts.bench.common import ONE_THREAD_ENV, RESULT_MARK
 
 #: Architectures the cost-growth models can be built as (har_train.models registry names).
 GROWTH_MODELS = ("seed_cnn", "resnet1d", "tiny_dscnn")

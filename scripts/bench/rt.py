@@ -18,8 +18,9 @@ from typing import Any, Callable, Dict, List, Tuple
 import numpy as np
 
 from har_runtime.benchmark import summarize, throughput, time_interleaved
-from scripts.bench.common import (JITTER, REPO, WARMUP, ingest_payload, memory_now,
-                                  run_worker, synthetic_stream)
+from scripts import REPO
+from scripts.bench.common import (JITTER, WARMUP, ingest_payload, memory_now, run_worker,
+                                  synthetic_stream)
 
 #: Packages whose presence in a process decides its memory; the report lists those loaded.
 HEAVY_MODULES = ("tflite_runtime", "ai_edge_litert", "tensorflow", "keras", "onnxruntime")

@@ -35,6 +35,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import click
 import numpy as np
 
+from scripts import REPO
 from scripts.leaderboard.report import read_choices, render
 from scripts.leaderboard.rows import DEFAULT_DATA, DEFAULT_SEEDS, ROWS, Row, parse_rows
 from scripts.leaderboard.stats import group_records, make_record, summarise
@@ -45,7 +46,6 @@ COMMAND = "python -m scripts.leaderboard"
 OLD_COMMAND = "python scripts/leaderboard.py"
 #: The scoring worker, run with `python -m` from the repository root in the runtime venv.
 SCORER = "scripts.leaderboard.score"
-REPO = Path(__file__).resolve().parents[2]
 QUICK_ROWS = "seed-body,har6-acc"
 QUICK_DATA = "synthetic"
 QUICK_EPOCHS = 2
@@ -274,7 +274,8 @@ def _choices(quick: bool) -> str:
 
 
 def _commands(records, command: str) -> List[str]:
-    """The invocations that produced the records, then this one, then the one-seed recipe."""
+    """The invocations that produced the records (and a note if they name the old script),
+    then this one, then the one-seed recipe."""
     made = sorted({r.get(key, "") for r in records for key in ("command", "exported_by")}
                   - {"", command})
     if any(line.startswith(OLD_COMMAND) for line in made):

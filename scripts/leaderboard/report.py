@@ -8,10 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Sequence
 
+from scripts import REPO
 from scripts.leaderboard.rows import MAX_INT8_DROP, MIN_INT8_AGREEMENT, TUTORIAL_SEED_ACCURACY
 from scripts.leaderboard.stats import RowSummary, verdict
 
-CHOICES_FILE = Path(__file__).resolve().parents[2] / "docs" / "RESULTS_CHOICES.md"
+CHOICES_FILE = REPO / "docs" / "RESULTS_CHOICES.md"
 #: The line of CHOICES_FILE after which its text belongs in the report.
 CHOICES_MARKER = "<!-- docs/RESULTS.md copies everything below this line -->"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.bench.common import REPO
+from scripts import REPO
 from scripts.bench.plan import Runner
 
 GOLDEN = REPO / "tests" / "data_golden" / "bundle"
