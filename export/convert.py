@@ -29,7 +29,7 @@ DEFAULT_CALIBRATION_SIZE = 512
 #: The int8 input range, in standard deviations of the training data: calibration windows are
 #: clipped to +-this before the converter measures them, so rare extreme samples cannot coarsen
 #: every window's resolution; at run time larger values saturate. Chosen on validation subjects
-#: (scripts/leaderboard_choices.py, "int8 input range").
+#: (docs/RESULTS_CHOICES.md, "int8 input path").
 INPUT_CLIP_STD = 3.0
 
 

@@ -1,21 +1,103 @@
-"""Per-variant latency and throughput of a bundle's models on this machine.
+"""Per-variant latency and throughput of a bundle's models, and the timing harness behind them.
 
 Latency is one window per call (batch 1), the streaming case; throughput is windows per second
 with `batch` windows per call, the catch-up case. Both time `predict_proba`, so they include
 the input quantisation and output dequantisation a real caller pays.
+
+The timing primitives (`time_calls`, `time_interleaved`, `throughput`, `summarize`) are the
+project's one latency harness: `har-runtime bench` and the lab benchmark (scripts/bench, whose
+workers run in venvs that have numpy and har_runtime but maybe no TensorFlow) both use them.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
 from har_runtime.bundle import Bundle
 
-#: Untimed calls before measuring (first calls allocate and warm caches).
+#: Untimed calls before `har-runtime bench` measures (first calls allocate and warm caches).
 WARMUP = 5
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Percentiles of per-call times in milliseconds over `n` timed calls."""
+
+    n: int
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+    min_ms: float
+
+    def to_dict(self) -> Dict[str, float]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def summarize(seconds: Sequence[float]) -> LatencyStats:
+    """p50/p99/mean/min of per-call durations given in seconds."""
+    t = np.asarray(seconds, dtype=np.float64)
+    if t.size == 0 or not np.all(np.isfinite(t)) or np.any(t < 0):
+        raise ValueError("need at least one finite, non-negative duration")
+    ms = t * 1e3
+    return LatencyStats(n=int(t.size), p50_ms=float(np.percentile(ms, 50)),
+                        p99_ms=float(np.percentile(ms, 99)), mean_ms=float(ms.mean()),
+                        min_ms=float(ms.min()))
+
+
+def time_calls(fn: Callable[[], Any], n: int, warmup: int) -> np.ndarray:
+    """Durations in seconds of `n` calls of `fn` after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    out = np.empty(n, dtype=np.float64)
+    clock = time.perf_counter
+    for i in range(n):
+        start = clock()
+        fn()
+        out[i] = clock() - start
+    return out
+
+
+def time_interleaved(fns: Mapping[str, Callable[[], Any]], n: int,
+                     warmup: int) -> Dict[str, np.ndarray]:
+    """Durations in seconds of `n` calls of each function, taken in turns (one call of each per
+    round), so that load changes on a shared machine hit every function alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    out = {name: np.empty(n, dtype=np.float64) for name in fns}
+    clock = time.perf_counter
+    for i in range(n):
+        for name, fn in fns.items():
+            start = clock()
+            fn()
+            out[name][i] = clock() - start
+    return out
+
+
+def throughput(fn: Callable[[], Any], windows_per_call: int, calls: int, blocks: int = 5,
+               warmup: int = 3) -> Dict[str, float]:
+    """Windows per second of back-to-back calls that each classify `windows_per_call`.
+
+    The calls run in `blocks` timed blocks; the median block rate is reported (with the
+    slowest and fastest) so one stall on a shared machine does not decide the number.
+    """
+    for _ in range(warmup):
+        fn()
+    per_block = max(1, calls // blocks)
+    rates = []
+    clock = time.perf_counter
+    for _ in range(blocks):
+        start = clock()
+        for _ in range(per_block):
+            fn()
+        rates.append(windows_per_call * per_block / (clock() - start))
+    return {"batch": windows_per_call, "calls": per_block * blocks,
+            "windows_per_s": float(np.median(rates)), "min_windows_per_s": float(min(rates)),
+            "max_windows_per_s": float(max(rates))}
 
 
 @dataclass(frozen=True)
@@ -46,25 +128,15 @@ def bench_variant(bundle: Bundle, variant: str, iterations: int = 200, batch: in
     windows = rng.normal(0.0, 0.5, (max(batch, 1),) + bundle.spec.input_shape)
     windows = windows.astype(np.float32)
     one = windows[:1]
-    for _ in range(WARMUP):
-        clf.predict_proba(one)
-    times = np.empty(iterations)
-    for i in range(iterations):
-        start = time.perf_counter()
-        clf.predict_proba(one)
-        times[i] = time.perf_counter() - start
-    for _ in range(WARMUP):
-        clf.predict_proba(windows)
-    start = time.perf_counter()
-    for _ in range(batches):
-        clf.predict_proba(windows)
-    elapsed = time.perf_counter() - start
+    latency = summarize(time_calls(lambda: clf.predict_proba(one), iterations, WARMUP))
+    # One timed block of `batches` calls: the figure is their total windows over total time.
+    rate = throughput(lambda: clf.predict_proba(windows), windows.shape[0], batches, blocks=1,
+                      warmup=WARMUP)
     info = bundle.variants[variant]
     return BenchResult(variant=variant, deployable=info.deployable, size_bytes=info.size_bytes,
                        interpreter=clf.interpreter_name, threads=num_threads,
-                       p50_ms=float(np.percentile(times, 50) * 1e3),
-                       p99_ms=float(np.percentile(times, 99) * 1e3),
-                       throughput_wps=batches * windows.shape[0] / elapsed, batch=batch)
+                       p50_ms=latency.p50_ms, p99_ms=latency.p99_ms,
+                       throughput_wps=rate["windows_per_s"], batch=batch)
 
 
 def bench_bundle(bundle: Bundle, variants: Sequence[str], **kwargs: Any) -> List[BenchResult]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the optional environments scripts/bench.py compares against (git-ignored folders):
+# Build the optional environments `python -m scripts.bench` compares against (git-ignored folders):
 #   .venv-onnx    TensorFlow + tf2onnx + onnxruntime (the ONNX Runtime column)
 #   .venv-litert  ai-edge-litert, no TensorFlow (its memory and latency columns)
 # The TensorFlow venv (.venv) and the tflite-runtime venv (.venv-rt) come from the README's

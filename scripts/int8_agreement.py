@@ -1,6 +1,6 @@
 """int8/Keras agreement of run folders without touching the test subjects: for export choices.
 
-    python scripts/int8_agreement.py runs/leaderboard/hapt12-acc_gyro/s*/run \
+    python -m scripts.int8_agreement runs/leaderboard/hapt12-acc_gyro/s*/run \
         --input-range-percentile 0 --input-range-percentile 99.9 [--seed 0 --seed 1 ...]
 
 For each run folder: the int8 model is converted as har-export does (same calibration windows,

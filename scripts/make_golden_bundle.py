@@ -4,11 +4,11 @@ The runtime tests (TF-free venv) load this bundle, check its hashes and compare 
 predictions with the probabilities stored here, which were computed by the same
 `TFLiteClassifier` under TensorFlow's interpreter at generation time. Needs the train venv:
 
-    python scripts/make_golden_bundle.py            # writes tests/data_golden/{bundle,windows.npz}
+    python -m scripts.make_golden_bundle     # writes tests/data_golden/{bundle,windows.npz}
 
-The run folder is built in a temporary directory (tests/export/tiny_run.py: about 1.6 k
-parameters trained on `synthetic:0`), so the bundle's training.run_dir names a folder that no
-longer exists; nothing reads it.
+The run folder is built in a temporary directory (scripts/tiny_run.py, which the export tests
+use too: about 1.6 k parameters trained on `synthetic:0`), so the bundle's training.run_dir
+names a folder that no longer exists; nothing reads it.
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from scripts import REPO
+
 GOLDEN = REPO / "tests" / "data_golden"
 WINDOWS_PER_CLASS = 2
 
@@ -42,13 +43,11 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.path.insert(0, str(REPO / "tests" / "export"))
-    from tiny_run import make_tiny_run
-
     from har_export.parity import format_table
     from har_export.pipeline import ExportOptions, export_model
     from har_runtime.bundle import load_bundle
     from har_train.dataset import load_run
+    from scripts.tiny_run import make_tiny_run
 
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="har-golden-") as tmp:

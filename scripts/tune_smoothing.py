@@ -1,6 +1,6 @@
 """Choose smoothing defaults on VALIDATION subjects: smoothed window accuracy per setting.
 
-    python scripts/tune_smoothing.py runs/main/bundle --subjects 17,21,26
+    python -m scripts.tune_smoothing runs/main/bundle --subjects 17,21,26
 
 Streams each HAPT recording of the given subjects through the bundle once (window
 probabilities), then replays those probabilities through every smoothing setting of a small
@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 
 import click
-import numpy as np
 
 from har_runtime.bundle import load_bundle
 from har_runtime.contract.smoothing import Smoother, SmoothingSettings

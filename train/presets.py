@@ -29,7 +29,7 @@ PRESETS: Dict[str, Preset] = {p.name: p for p in (
            (("model", "resnet1d"), ("channels", "acc"), ("epochs", 25), ("batch_size", 64),
             ("augment", True), ("learning_rate", 2e-3), ("lr_schedule", "cosine"),
             ("label_smoothing", 0.05), ("patience", 8))),
-    # Chosen on validation subjects (scripts/leaderboard_choices.py): label smoothing 0.1 and a
+    # Chosen on validation subjects (docs/RESULTS_CHOICES.md): label smoothing 0.1 and a
     # 60-epoch cosine schedule beat the 40-epoch recipe on accuracy and on int8 agreement.
     Preset("acc3-int8", "tiny_dscnn (< 20 k params) on the accelerometer, for int8 / MCU export",
            (("model", "tiny_dscnn"), ("channels", "acc"), ("epochs", 60), ("augment", True),
@@ -43,7 +43,7 @@ PRESETS: Dict[str, Preset] = {p.name: p for p in (
            (("model", "tiny_dscnn"), ("channels", "acc_gyro"), ("epochs", 60),
             ("augment", True), ("learning_rate", 3e-3), ("lr_schedule", "cosine"),
             ("label_smoothing", 0.1), ("patience", 15))),
-    # Chosen on validation macro-F1 (scripts/leaderboard_choices.py): class weights lift the
+    # Chosen on validation macro-F1 (docs/RESULTS_CHOICES.md): class weights lift the
     # rare postural transitions from 0.79 to 0.84 macro-F1 on the validation subjects; 2.56 s of
     # context before each window, from 0.80 to 0.85 on the accelerometer alone.
     Preset("acc3-int8-hapt12", "acc3-int8 for the 12 HAPT classes (with transitions): "

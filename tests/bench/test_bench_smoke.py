@@ -1,24 +1,24 @@
-"""Smoke tests of scripts/bench.py's pure parts and of its runtime worker on the golden bundle.
+"""Smoke tests of scripts.bench's pure parts, its timing harness (har_runtime.benchmark) and its
+runtime worker on the golden bundle.
 
 Behaviour only: MAC arithmetic, statistics, formatting, target verdicts, the ingest payload and
 the report text. No assertion depends on how fast this machine is.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+from har_runtime import benchmark as harness
+from scripts.bench import cli as bench
+from scripts.bench import common
+from scripts.bench import metrics
+from scripts.bench import report
 
-import bench  # noqa: E402
-import bench_common as common  # noqa: E402
-import bench_metrics as metrics  # noqa: E402
-import bench_report as report  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 GOLDEN = ROOT / "tests" / "data_golden" / "bundle"
 
@@ -72,7 +72,7 @@ def test_keras_layer_macs_for_depthwise_separable_dense_and_others():
 
 # -- statistics and timing loops ---------------------------------------------------------------
 def test_summarize_reports_percentiles_in_milliseconds():
-    stats = common.summarize(np.arange(1, 101) / 1000.0)
+    stats = harness.summarize(np.arange(1, 101) / 1000.0)
     assert stats.n == 100
     assert stats.p50_ms == pytest.approx(50.5)
     assert stats.p99_ms == pytest.approx(99.01)
@@ -83,19 +83,19 @@ def test_summarize_reports_percentiles_in_milliseconds():
 @pytest.mark.parametrize("bad", [[], [0.1, float("nan")], [-0.001]])
 def test_summarize_refuses_empty_or_invalid_durations(bad):
     with pytest.raises(ValueError):
-        common.summarize(bad)
+        harness.summarize(bad)
 
 
 def test_time_interleaved_takes_one_call_of_each_function_per_round():
     order = []
-    out = common.time_interleaved({"a": lambda: order.append("a"),
-                                   "b": lambda: order.append("b")}, n=3, warmup=1)
+    out = harness.time_interleaved({"a": lambda: order.append("a"),
+                                    "b": lambda: order.append("b")}, n=3, warmup=1)
     assert order == ["a", "b"] * 4
     assert set(out) == {"a", "b"} and all(v.shape == (3,) for v in out.values())
 
 
 def test_stream_pusher_makes_one_prediction_per_hop_on_the_golden_bundle():
-    import bench_rt
+    from scripts.bench import rt as bench_rt
     from har_runtime.bundle import load_bundle
 
     bundle = load_bundle(GOLDEN)
@@ -108,14 +108,14 @@ def test_stream_pusher_makes_one_prediction_per_hop_on_the_golden_bundle():
 
 def test_time_calls_runs_warmup_untimed_then_n_timed_calls():
     calls = []
-    out = common.time_calls(lambda: calls.append(1), n=5, warmup=2)
+    out = harness.time_calls(lambda: calls.append(1), n=5, warmup=2)
     assert len(calls) == 7 and out.shape == (5,) and np.all(out >= 0)
 
 
 def test_throughput_counts_the_calls_it_timed():
     calls = []
-    result = common.throughput(lambda: calls.append(1), windows_per_call=64, calls=10, blocks=5,
-                               warmup=1)
+    result = harness.throughput(lambda: calls.append(1), windows_per_call=64, calls=10,
+                                blocks=5, warmup=1)
     assert len(calls) == 11 and result["calls"] == 10 and result["batch"] == 64
     assert result["min_windows_per_s"] <= result["windows_per_s"] <= result["max_windows_per_s"]
 
@@ -206,7 +206,7 @@ def _tput(rate):
 
 
 def fake_results(ingest_cpu=60_000.0, keras=True):
-    """A results dict shaped like bench_plan.Plan.run_all's, with round numbers."""
+    """A results dict shaped like scripts.bench.plan.Plan.run_all's, with round numbers."""
     model = {"interpreter": "tflite_runtime", "invoke": _stats(0.1), "predict": _stats(0.11),
              "stream": _stats(0.3),
              "stream_jitter": _stats(0.12), "throughput_b1": _tput(9000.0),
@@ -283,7 +283,7 @@ def test_cli_refuses_a_folder_without_a_bundle(tmp_path):
 
 
 def test_latency_task_times_every_golden_variant_and_the_stream_path():
-    import bench_rt
+    from scripts.bench import rt as bench_rt
 
     result = bench_rt.task_latency({"bundle": str(GOLDEN), "n": 20, "batch": 8,
                                     "batch_calls": 5})
@@ -296,7 +296,7 @@ def test_latency_task_times_every_golden_variant_and_the_stream_path():
 
 
 def test_loopback_ingest_delivers_every_sample_to_the_engine():
-    import bench_rt
+    from scripts.bench import rt as bench_rt
 
     run = bench_rt.ingest_once({"bundle": str(GOLDEN), "samples": 0, "burst": 50,
                                 "timeout_s": 60}, devices=3)

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 def tiny_run(tmp_path_factory):
     """A run folder with a freshly trained ~1.6 k-parameter model on synthetic:0."""
     pytest.importorskip("keras")
-    from tiny_run import make_tiny_run
+    from scripts.tiny_run import make_tiny_run
 
     return make_tiny_run(tmp_path_factory.mktemp("run") / "run", epochs=30)
 

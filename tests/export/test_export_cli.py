@@ -80,7 +80,7 @@ def test_inspect_shows_labels_io_ops_and_parity(converted):
 
 
 def test_a_model_with_context_exports_and_says_so(tmp_path):
-    from tiny_run import make_tiny_run
+    from scripts.tiny_run import make_tiny_run
 
     run = make_tiny_run(tmp_path / "run", epochs=8, window=64, hop=32, context=64)
     out = tmp_path / "bundle"
@@ -114,7 +114,7 @@ def test_verify_refuses_a_tampered_bundle_or_another_model(converted, tiny_run, 
         handle.write(bytes([byte[0] ^ 0xFF]))
     tampered = run_cli("verify", copy)
     assert tampered.exit_code == EXIT_INPUT and "model_float16.tflite" in tampered.output
-    from tiny_run import tiny_model
+    from scripts.tiny_run import tiny_model
 
     other = _save_run_with(tiny_run, tmp_path, tiny_model((128, 3), 6, seed=5))
     swapped = run_cli("verify", out, "--run", other)
@@ -175,7 +175,7 @@ def test_missing_and_corrupt_models_are_input_errors(tiny_run, tmp_path):
 
 
 def test_model_that_does_not_fit_the_spec_is_an_input_error(tiny_run, tmp_path):
-    from tiny_run import tiny_model
+    from scripts.tiny_run import tiny_model
 
     run = _save_run_with(tiny_run, tmp_path, tiny_model((64, 3), 6))
     result = run_cli("convert", run / "model.keras", "--out", tmp_path / "b")

@@ -43,7 +43,7 @@ def test_ensembles_saturate_only_when_every_member_does():
 
 
 def test_export_calibrates_the_int8_input_to_the_clip_range(tmp_path):
-    from tiny_run import make_tiny_run
+    from scripts.tiny_run import make_tiny_run
 
     run = make_tiny_run(tmp_path / "run", model=_model(3.0))
     result = export_model(run / "model.keras", tmp_path / "bundle",

@@ -97,10 +97,10 @@ def _narrow_model():
 
 def test_export_ships_the_widened_standardisation_and_stays_exact(tmp_path):
     from click.testing import CliRunner
-    from tiny_run import make_tiny_run
 
     from har_export.cli import cli
     from har_runtime.bundle import load_bundle
+    from scripts.tiny_run import make_tiny_run
 
     run = make_tiny_run(tmp_path / "run", model=_narrow_model())
     bundle_dirs = {}
@@ -137,16 +137,12 @@ def test_a_percentile_out_of_range_is_a_usage_error(tiny_run, tmp_path):
 
 def test_the_agreement_probe_scores_only_non_test_windows(tmp_path):
     import json
-    import sys
-    from pathlib import Path
 
     from click.testing import CliRunner
-    from tiny_run import make_tiny_run
 
     from har_train.dataset import load_run
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-    from int8_agreement import main, probe_windows
+    from scripts.int8_agreement import main, probe_windows
+    from scripts.tiny_run import make_tiny_run
 
     run_dir = make_tiny_run(tmp_path / "run", model=_narrow_model())
     run = load_run(run_dir)

@@ -30,7 +30,7 @@ def test_the_cut_graph_on_standardised_input_equals_the_model(tiny_run):
 
 
 def test_models_without_a_leading_normalization_convert_whole():
-    from tiny_run import tiny_model
+    from scripts.tiny_run import tiny_model
 
     plain = tiny_model((128, 3), 6)
     assert split_input_norm(plain) == (plain, None)
@@ -76,7 +76,7 @@ def test_header_of_a_model_that_takes_sensor_units(converted):
 
 
 def test_export_of_a_model_without_normalization(tmp_path):
-    from tiny_run import make_tiny_run
+    from scripts.tiny_run import make_tiny_run
 
     run = make_tiny_run(tmp_path / "run", epochs=20, normalize=False)
     result = export_model(run / "model.keras", tmp_path / "bundle",

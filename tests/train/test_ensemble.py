@@ -2,8 +2,6 @@
 data: the merged model is the mean of its members, exports like any run, refuses mismatches."""
 import json
 import shutil
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +15,6 @@ from har_train.cli import cli  # noqa: E402
 from har_train.dataset import load_run  # noqa: E402
 from har_train.ensemble import merge_runs  # noqa: E402
 from har_train.errors import ConfigError, RunExistsError  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
 
 pytestmark = pytest.mark.tf
 
@@ -116,8 +111,8 @@ def test_mismatched_or_missing_members_are_refused_before_writing(members, tmp_p
 def test_leaderboard_ensemble_row_trains_members_once_and_reuses_them(tmp_path):
     from har_train.fit import train
     from har_train.presets import make_config
-    from leaderboard import _members_of, load_records, row_config, train_row_model
-    from leaderboard_rows import MEMBER_SEED_STRIDE, Row
+    from scripts.leaderboard.cli import _members_of, load_records, row_config, train_row_model
+    from scripts.leaderboard.rows import MEMBER_SEED_STRIDE, Row
 
     row = Row("ens", "har6", "acc", "acc3-int8", "accuracy", 0.9, members=2)
     config = make_config("acc3-int8", {"data": "synthetic:0", "epochs": 1, "seed": 4})

@@ -1,18 +1,15 @@
-"""scripts/leaderboard*.py: rows, per-seed records, aggregation, verdicts, report, quick path."""
+"""scripts/leaderboard/: rows, per-seed records, aggregation, verdicts, report, quick path."""
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+from scripts.leaderboard.report import render
+from scripts.leaderboard.rows import ROWS, parse_rows
+from scripts.leaderboard.stats import Stat, group_records, int8_parity, make_record, summarise
 
-from leaderboard_report import render  # noqa: E402
-from leaderboard_rows import ROWS, parse_rows  # noqa: E402
-from leaderboard_stats import (Stat, group_records, int8_parity, make_record,  # noqa: E402
-                               summarise)
+ROOT = Path(__file__).resolve().parents[2]
 
 LABELS = ["walking", "walking_upstairs", "walking_downstairs", "sitting", "standing", "laying"]
 
@@ -29,7 +26,7 @@ def _record(row_key, seed, rng, flip=0, size=20_000, n=120):
     y = rng.integers(0, 6, size=n)
     int8 = y.copy()
     int8[:flip] = (y[:flip] + 1) % 6
-    from leaderboard import row_config
+    from scripts.leaderboard.cli import row_config
 
     config = row_config(ROWS[row_key], seed, "hapt", None).to_dict()
     extra = {"config": config, "model": "tiny_dscnn", "params": 8950,
@@ -119,7 +116,7 @@ def test_report_shows_targets_missed_rows_and_short_seed_counts(rng):
 
 def test_score_bundle_scores_every_requested_variant_with_the_runtime():
     from har_runtime.interpreter import InterpreterUnavailableError
-    from leaderboard_score import score_bundle
+    from scripts.leaderboard.score import score_bundle
 
     bundle = ROOT / "tests" / "data_golden" / "bundle"
     with np.load(ROOT / "tests" / "data_golden" / "windows.npz") as data:
@@ -139,7 +136,7 @@ def test_quick_run_writes_a_report_from_the_whole_pipeline(tmp_path):
     pytest.importorskip("keras")
     pytest.importorskip("tensorflow")
     from click.testing import CliRunner
-    from leaderboard import main
+    from scripts.leaderboard.cli import main
 
     out = tmp_path / "RESULTS.md"
     result = CliRunner().invoke(main, ["--quick", "--rows", "har6-acc", "--work",
@@ -163,14 +160,14 @@ def test_quick_run_writes_a_report_from_the_whole_pipeline(tmp_path):
     assert (folder / "run" / "model.keras").stat().st_mtime_ns == trained
     assert redone["seconds"]["train"] == record["seconds"]["train"]
     # exported_by is this process's command line (pytest's here, the script's in real use).
-    assert redone["exported_by"].startswith("python scripts/leaderboard.py")
+    assert redone["exported_by"].startswith("python -m scripts.leaderboard")
     assert redone["config"] == record["config"]
     assert redone["variants"]["int8"]["size_bytes"] > 0
 
 
 def test_unknown_row_exits_3():
     from click.testing import CliRunner
-    from leaderboard import main
+    from scripts.leaderboard.cli import main
 
     result = CliRunner().invoke(main, ["--rows", "nope"])
     assert result.exit_code == 3 and "unknown row" in result.output
@@ -178,7 +175,7 @@ def test_unknown_row_exits_3():
 
 def test_report_only_rebuilds_the_report_from_saved_records(tmp_path, rng):
     from click.testing import CliRunner
-    from leaderboard import main
+    from scripts.leaderboard.cli import main
 
     for seed in (0, 1):
         folder = tmp_path / "work" / "har6-acc" / f"s{seed}"
@@ -199,7 +196,7 @@ def test_report_only_rebuilds_the_report_from_saved_records(tmp_path, rng):
 
 
 def test_records_of_another_recipe_are_left_out_and_recomputed(tmp_path, rng, monkeypatch):
-    import leaderboard
+    from scripts.leaderboard import cli as leaderboard
     from click.testing import CliRunner
 
     for seed in (0, 1):

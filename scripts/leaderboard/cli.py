@@ -1,27 +1,30 @@
 """Train, export and score every leaderboard row, then write docs/RESULTS.md.
 
-    python scripts/leaderboard.py [--quick] [--seeds 5] [--rows all|ROW,...] [--out FILE]
-                                  [--runtime-python PATH] [--work DIR] [--fresh | --reexport]
+From the repository root:
 
-For each row (task x channels x preset, see leaderboard_rows.py) and seed: `har_train.fit.train`
-writes a run folder (for a row with `members` > 1, one per member seed, merged by
-`har_train.ensemble.merge_runs`), `har_export.pipeline.export_model` converts it (float32 +
-int8, behind the parity gate), and leaderboard_score.py scores both TFLite files through
-har_runtime's TFLiteClassifier in a separate process (normally the runtime venv's Python with
-tflite-runtime) on the run's test-subject windows. Each (row, seed) result is saved as
+    python -m scripts.leaderboard [--quick] [--seeds 5] [--rows all|ROW,...] [--out FILE]
+        [--runtime-python PATH] [--work DIR] [--fresh | --reexport] [--report-only]
+
+For each row (task x channels x preset, see scripts/leaderboard/rows.py) and seed:
+`har_train.fit.train` writes a run folder (for a row with `members` > 1, one per member seed,
+merged by `har_train.ensemble.merge_runs`), `har_export.pipeline.export_model` converts it
+(float32 + int8, behind the parity gate), and scripts.leaderboard.score scores both TFLite files
+through har_runtime's TFLiteClassifier in a separate process (normally the runtime venv's Python
+with tflite-runtime) on the run's test-subject windows. Each (row, seed) result is saved as
 WORK/ROW/sSEED/record.json and reused on the next invocation unless --fresh (so are finished
 member runs), so rows and seeds can be added in several runs; the report is built from every
 saved record of the chosen rows whose members match the row's. --reexport keeps the trained
 models and repeats export + scoring (what an exporter change needs).
 
 --quick: synthetic data, 2 epochs, 1 seed, rows seed-body and har6-acc, report in WORK: the
-whole path in about two minutes (CI). Exit codes: 0 ok, 2 usage, 3 bad options, 5 scoring failed.
+whole path in about two minutes (CI). The report's section on how each choice was made is
+docs/RESULTS_CHOICES.md (hand-written). Exit codes: 0 ok, 2 usage, 3 bad options (or an
+unreadable docs/RESULTS_CHOICES.md), 5 scoring failed.
 """
 from __future__ import annotations
 
 import datetime
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -32,14 +35,17 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import click
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from scripts import REPO
+from scripts.leaderboard.report import read_choices, render
+from scripts.leaderboard.rows import DEFAULT_DATA, DEFAULT_SEEDS, ROWS, Row, parse_rows
+from scripts.leaderboard.stats import group_records, make_record, summarise
 
-from leaderboard_choices import CHOICES, EVIDENCE  # noqa: E402
-from leaderboard_report import render  # noqa: E402
-from leaderboard_rows import DEFAULT_DATA, DEFAULT_SEEDS, ROWS, Row, parse_rows  # noqa: E402
-from leaderboard_stats import group_records, make_record, summarise  # noqa: E402
-
+#: How the leaderboard is started, from the repository root (records and the report say it).
+COMMAND = "python -m scripts.leaderboard"
+#: How records made before the lab tools became packages name the same command.
+OLD_COMMAND = "python scripts/leaderboard.py"
+#: The scoring worker, run with `python -m` from the repository root in the runtime venv.
+SCORER = "scripts.leaderboard.score"
 QUICK_ROWS = "seed-body,har6-acc"
 QUICK_DATA = "synthetic"
 QUICK_EPOCHS = 2
@@ -55,7 +61,7 @@ class ScoringFailed(click.ClickException):
 
 def invocation() -> str:
     """This command line, as a user would type it from the repository root."""
-    return "python scripts/leaderboard.py " + shlex.join(sys.argv[1:])
+    return " ".join([COMMAND, shlex.join(sys.argv[1:])]).rstrip()
 
 
 def test_windows(config, recordings):
@@ -72,8 +78,8 @@ def score_in_runtime(python: str, bundle: Path, x: np.ndarray, folder: Path) -> 
     """Predictions of the bundle's int8 and float32 files from a separate runtime process."""
     windows, out = folder / "test_windows.npz", folder / "scores.json"
     np.savez(windows, x=x.astype(np.float32))
-    cmd = [python, str(HERE / "leaderboard_score.py"), str(bundle), str(windows), str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    cmd = [python, "-m", SCORER, *(str(p.absolute()) for p in (bundle, windows, out))]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     windows.unlink()
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -253,16 +259,27 @@ def report_context(records, command: str, data: str, full_seeds: int, wall: Opti
             "test_subjects": ", ".join(map(str, first["test_subjects"])),
             "interpreter": versions["runtime interpreter"], "full_seeds": full_seeds,
             "note": note, "wall_seconds": wall, "versions": versions,
-            "choices": CHOICES if not quick else "Quick (CI) run on synthetic data: the "
-            "figures exercise the pipeline and mean nothing.",
-            "evidence": EVIDENCE if not quick else (),
-            "commands": _commands(records, command)}
+            "choices": _choices(quick), "commands": _commands(records, command)}
+
+
+def _choices(quick: bool) -> str:
+    """The report's section on how each choice was made (docs/RESULTS_CHOICES.md's text)."""
+    if quick:
+        return ("Quick (CI) run on synthetic data: the figures exercise the pipeline and mean "
+                "nothing.")
+    try:
+        return read_choices()
+    except ValueError as exc:
+        raise BadOptions(str(exc)) from None
 
 
 def _commands(records, command: str) -> List[str]:
-    """The invocations that produced the records, then this one, then the one-seed recipe."""
+    """The invocations that produced the records (and a note if they name the old script),
+    then this one, then the one-seed recipe."""
     made = sorted({r.get(key, "") for r in records for key in ("command", "exported_by")}
                   - {"", command})
+    if any(line.startswith(OLD_COMMAND) for line in made):
+        made.append(f"# {OLD_COMMAND} above is {COMMAND} today (same options)")
     recipe = (f"har-train fit --preset {ROWS['har6-acc'].preset}   "
               "# the har6-acc row's recipe, one seed")
     gyro = ROWS["har6-acc_gyro"]
@@ -321,8 +338,3 @@ def main(quick: bool, seeds: Optional[int], rows_text: Optional[str], out: Optio
     out.write_text(render(summaries, by_row, labels, context))
     click.echo(f"report written to {out}")
 
-
-if __name__ == "__main__":
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    main()

@@ -3,7 +3,9 @@
 Run as its own process, usually with the runtime environment's Python, because tflite-runtime
 must not share a process with TensorFlow (the training side of the leaderboard has it loaded):
 
-    python scripts/leaderboard_score.py BUNDLE WINDOWS.npz OUT.json [--variants int8,float32]
+    python -m scripts.leaderboard.score BUNDLE WINDOWS.npz OUT.json [--variants int8,float32]
+
+(from the repository root, which `python -m scripts.leaderboard` starts it in).
 
 WINDOWS.npz holds `x` float32 (n, window, C); OUT.json gets, per variant, the predicted class
 of every window plus the interpreter package and version that produced them.

@@ -1,11 +1,14 @@
 """Benchmark a bundle against the alternatives; write docs/BENCHMARKS.md and a PNG plot.
 
-    .venv/bin/python scripts/bench.py [--bundle runs/main/bundle] [--quick]
+From the repository root:
+
+    .venv/bin/python -m scripts.bench [--bundle runs/main/bundle] [--quick]
         [--runtime-python .venv-rt/bin/python] [--litert-python P] [--onnx-python P]
 
-Every measurement runs in a fresh worker process (bench_rt.py: the TF-free runtime; bench_alt.py:
-Keras, ONNX Runtime, flatbuffer facts) in the venv it needs, pinned to one core, one thread. A
-missing interpreter skips its column with a note; nothing is estimated in place of a measurement.
+Every measurement runs in a fresh worker process (scripts.bench.rt: the TF-free runtime;
+scripts.bench.alt: Keras, ONNX Runtime, flatbuffer facts) in the venv it needs, pinned to one
+core, one thread. A missing interpreter skips its column with a note; nothing is estimated in
+place of a measurement.
 """
 from __future__ import annotations
 
@@ -20,12 +23,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import click
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-from bench_plan import Effort, Plan, Runner, machine_info  # noqa: E402
-from bench_plot import write_plot  # noqa: E402
-from bench_report import write_markdown  # noqa: E402
+from scripts.bench.common import COMMAND
+from scripts.bench.plan import Effort, Plan, Runner, machine_info
+from scripts.bench.plot import write_plot
+from scripts.bench.report import write_markdown
 
 
 class BenchError(click.ClickException):
@@ -118,7 +119,7 @@ def main(bundle: Path, keras_model: Optional[Path], mcu_bundle: Optional[Path],
     if fresh and work_dir.exists():
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    command = "python scripts/bench.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = " ".join([COMMAND, *(shlex.quote(a) for a in sys.argv[1:])])
     runner = Runner(pythons, notes)
     plan = Plan(runner=runner, effort=Effort.pick(quick), work=work_dir,
                 windows=_int_list(windows, "--windows"), devices=_int_list(devices, "--devices"))
@@ -136,6 +137,3 @@ def main(bundle: Path, keras_model: Optional[Path], mcu_bundle: Optional[Path],
     click.echo(f"wrote {out} ({results['elapsed_s']:.0f} s); raw results in "
                f"{work_dir / 'results.json'}")
 
-
-if __name__ == "__main__":
-    main()

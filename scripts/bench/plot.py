@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from bench_metrics import (DEVICE_RATE_HZ, TARGET_INGEST, TARGET_RSS_MB, devices_served,
-                           dig as _get)
+from scripts.bench.common import COMMAND
+from scripts.bench.metrics import (DEVICE_RATE_HZ, TARGET_INGEST, TARGET_RSS_MB,
+                                   devices_served, dig as _get)
 
 MIB_PER_MB = 1e6 / (1024 * 1024)
 
@@ -99,7 +100,7 @@ def write_plot(res: Dict[str, Any], png: Path) -> Optional[str]:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return "matplotlib is not installed in the Python running scripts/bench.py"
+        return f"matplotlib is not installed in the Python running `{COMMAND}`"
     fig, axes = plt.subplots(2, 2, figsize=(13, 9))
     _panel_latency(axes[0][0], res)
     _panel_growth(axes[0][1], res)

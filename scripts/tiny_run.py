@@ -1,7 +1,7 @@
 """A tiny training run folder on synthetic data (docs/CONTRACTS.md layout), built in seconds.
 
-Shared by the export tests and scripts/make_golden_bundle.py. The model is deliberately small
-(about 1.6 k parameters) so its TFLite variants are a few KB each.
+Shared by the export tests (tests/export) and `python -m scripts.make_golden_bundle`. The model
+is deliberately small (about 1.6 k parameters) so its TFLite variants are a few KB each.
 """
 from __future__ import annotations
 

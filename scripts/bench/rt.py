@@ -1,7 +1,7 @@
 """Benchmark worker for the TF-free runtime: interpreter latency, stream path, memory, ingest.
 
-Run by scripts/bench.py in a fresh process per task (see bench_common for the protocol):
-    python scripts/bench_rt.py latency '{"bundle": "...", "n": 1000, ...}'
+Run by `python -m scripts.bench` in a fresh process per task (see common for the protocol):
+    python -m scripts.bench.rt latency '{"bundle": "...", "n": 1000, ...}'
 Nothing here imports TensorFlow unless a memory task asks for it (`import_tf` / `keras_model`).
 """
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import (JITTER, WARMUP, ingest_payload, memory_now, run_worker,  # noqa: E402
-                          summarize, synthetic_stream, throughput, time_interleaved)
+from har_runtime.benchmark import summarize, throughput, time_interleaved
+from scripts import REPO
+from scripts.bench.common import (JITTER, WARMUP, ingest_payload, memory_now, run_worker,
+                                  synthetic_stream)
 
 #: Packages whose presence in a process decides its memory; the report lists those loaded.
 HEAVY_MODULES = ("tflite_runtime", "ai_edge_litert", "tensorflow", "keras", "onnxruntime")
@@ -113,7 +114,7 @@ def _measure_model(spec: Any, smoothing: Any, clf: Any, params: Dict[str, Any]) 
     # predict_proba and the streams leave a batch-1 tensor in place, which invoke_raw then runs.
     times = time_interleaved({"invoke": clf.invoke_raw,
                               "predict": lambda: clf.predict_proba(one), "stream": push,
-                              "stream_jitter": push_jit}, n)
+                              "stream_jitter": push_jit}, n, WARMUP)
     check()
     check_jit()
     out = {name: summarize(t).to_dict() for name, t in times.items()}
@@ -241,9 +242,9 @@ def ingest_once(params: Dict[str, Any], devices: int) -> Dict[str, Any]:
     client_params = {"port": source.address[1], "devices": devices, "burst": params["burst"],
                      "samples_per_device": per_device, "channels": len(spec.channels),
                      "core": params.get("client_core")}
-    client = subprocess.Popen([sys.executable, __file__, "ingest_client",
+    client = subprocess.Popen([sys.executable, "-m", "scripts.bench.rt", "ingest_client",
                                json.dumps(client_params)],
-                              stdout=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, cwd=REPO)
     with open(os.devnull, "w", encoding="utf-8") as devnull:
         sink = StreamSink(devnull)  # events are serialised to JSON, as on stdout
         try:
@@ -293,7 +294,7 @@ def stream_parts(spec: Any, smoothing: Any, clf: Any, n: int) -> Dict[str, float
         "of which bare invoke": clf.invoke_raw,
         "Smoother.update": lambda: smoother.update(probs),
         "StreamClassifier.push (whole path)": whole}
-    times = time_interleaved(stages, n)
+    times = time_interleaved(stages, n, WARMUP)
     check()
     return {name: summarize(t).p50_ms for name, t in times.items()}
 

@@ -1,4 +1,4 @@
-"""What scripts/bench.py measures, in which venv, in which order; and how a worker is called.
+"""What `python -m scripts.bench` measures, in which venv, in which order; how a worker is called.
 
 `Runner.call` starts one worker process (fresh interpreter, one thread, pinned by the worker)
 and returns its JSON result, or `{"error": reason}`, which the report prints as the reason a
@@ -18,10 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-from bench_common import ONE_THREAD_ENV, RESULT_MARK  # noqa: E402
+from scripts import REPO
+from scripts.bench.common import ONE_THREAD_ENV, RESULT_MARK
 
 #: Architectures the cost-growth models can be built as (har_train.models registry names).
 GROWTH_MODELS = ("seed_cnn", "resnet1d", "tiny_dscnn")
@@ -30,6 +28,8 @@ MCU_DATA, MCU_EPOCHS = "synthetic:0", 2
 #: Samples each ingest device sends per burst: 1 s at 50 Hz, as a gateway forwards a packet.
 INGEST_BURST = 50
 WORKER_TIMEOUT_S = 600
+#: The package of the worker modules (rt, alt), run with `python -m` from the repository root.
+WORKERS = "scripts.bench"
 
 
 def _cpu_seconds() -> Dict[str, Optional[float]]:
@@ -93,23 +93,25 @@ class Runner:
     notes: List[str]
     log: List[str] = field(default_factory=list)
 
-    def call(self, role: str, script: str, task: str, params: Dict[str, Any],
+    def call(self, role: str, worker: str, task: str, params: Dict[str, Any],
              timeout: int = WORKER_TIMEOUT_S) -> Dict[str, Any]:
-        """Run `script task params` with the role's Python; its result or {"error": why}."""
+        """Run worker module `worker` ("rt" or "alt": scripts/bench/WORKER.py) on `task params`
+        with the role's Python; its result or {"error": why}."""
         python = self.pythons.get(role)
         if python is None:
             return {"error": f"no {role} Python given"}
         env = {**os.environ, **ONE_THREAD_ENV}
         started = time.monotonic()
         try:
-            done = subprocess.run([python, str(HERE / script), task, json.dumps(params)],
+            done = subprocess.run([python, "-m", f"{WORKERS}.{worker}", task,
+                                   json.dumps(params)],
                                   capture_output=True, text=True, timeout=timeout, env=env,
                                   cwd=REPO)
         except subprocess.TimeoutExpired:
             return self._fail(task, f"timed out after {timeout} s")
         finally:
             took = time.monotonic() - started
-            self.log.append(f"{script} {task} ({role}): {took:.1f} s")
+            self.log.append(f"{worker} {task} ({role}): {took:.1f} s")
             print(f"[bench] {self.log[-1]}", file=sys.stderr, flush=True)
         marked = [ln for ln in done.stdout.splitlines() if ln.startswith(RESULT_MARK)]
         if not marked:
@@ -165,7 +167,7 @@ class Plan:
 
     def run_all(self, bundle: Path, keras_model: Optional[Path],
                 mcu_bundle: Optional[Path]) -> Dict[str, Any]:
-        """Every measurement; a JSON-ready dict for bench_report."""
+        """Every measurement; a JSON-ready dict for scripts.bench.report."""
         doc = json.loads((bundle / "bundle.json").read_text(encoding="utf-8"))
         subjects = {"main": self.subject(bundle, keras_model, "the bundle given (--bundle)")}
         mcu = self.mcu_bundle(bundle, doc, mcu_bundle)
@@ -173,7 +175,7 @@ class Plan:
             subjects["mcu"] = self.subject(mcu[0], None, mcu[1])
         main = subjects["main"]
         variant = doc.get("recommended") or next(iter(doc["variants"]))
-        breakdown = self.runner.call("runtime", "bench_rt.py", "breakdown", {
+        breakdown = self.runner.call("runtime", "rt", "breakdown", {
             "bundle": str(bundle), "variant": variant, "n": self.effort.n_tflite // 2,
             "devices": max(self.devices), "core": self.core})
         return {"subjects": subjects, "breakdown": breakdown, "memory": self.memory(bundle, main),
@@ -192,14 +194,14 @@ class Plan:
             "data": (doc.get("training") or {}).get("data", "?"),
             "spec": doc["spec"], "keras_note": keras_note,
             "keras_model": None if keras_path is None else str(keras_path),
-            "runtime": call("runtime", "bench_rt.py", "latency", {
+            "runtime": call("runtime", "rt", "latency", {
                 "bundle": str(bundle), "n": e.n_tflite,
                 "batch": 64, "batch_calls": e.batch_calls, "core": self.core}),
-            "info": call("train", "bench_alt.py", "model_info", {"files": files})}
+            "info": call("train", "alt", "model_info", {"files": files})}
         if keras_path is None:
             out["keras"] = out["onnx"] = {"error": keras_note}
             return out
-        out["keras"] = call("train", "bench_alt.py", "keras", {
+        out["keras"] = call("train", "alt", "keras", {
             "models": [["model", str(keras_path)]], "n": e.n_keras, "n_predict": e.n_predict,
             "batch_calls": max(3, e.batch_calls // 5), "core": self.core})
         out["onnx"] = self.onnx(keras_path, doc["spec"], bundle.name)
@@ -215,12 +217,12 @@ class Plan:
             conv = json.loads(record.read_text(encoding="utf-8"))
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
-            conv = self.runner.call("onnx", "bench_alt.py", "onnx_convert",
+            conv = self.runner.call("onnx", "alt", "onnx_convert",
                                     {"model": str(keras_path), "out": str(target)})
             if "error" in conv:
                 return conv
             record.write_text(json.dumps(conv), encoding="utf-8")
-        timing = self.runner.call("onnx", "bench_alt.py", "onnx", {
+        timing = self.runner.call("onnx", "alt", "onnx", {
             "model": conv["path"], "window": spec["window"], "channels": len(spec["channels"]),
             "n": self.effort.n_tflite, "batch_calls": self.effort.batch_calls,
             "core": self.core})
@@ -286,18 +288,18 @@ class Plan:
             rows.append(("har_runtime + onnxruntime (ONNX model)", "onnxruntime", "onnx",
                          {"onnx_model": onnx}))
         return [{"label": label, "short": short, "role": role,
-                 **self.runner.call(role, "bench_rt.py", "memory", {**base, **extra})}
+                 **self.runner.call(role, "rt", "memory", {**base, **extra})}
                 for label, short, role, extra in rows]
 
     def ingest(self, bundle: Path) -> Dict[str, Any]:
         """Daemon ingest over loopback TCP for each device count (+ sample-interleaved worst)."""
         base = {"bundle": str(bundle), "samples": self.effort.ingest_samples,
                 "core": self.core, "client_core": self.client_core, "timeout_s": 300}
-        sweep = self.runner.call("runtime", "bench_rt.py", "ingest",
+        sweep = self.runner.call("runtime", "rt", "ingest",
                                  {**base, "burst": INGEST_BURST,
                                   "device_counts": list(self.devices)})
         worst_devices = min(max(self.devices), self.effort.interleaved_devices)
-        worst = self.runner.call("runtime", "bench_rt.py", "ingest",
+        worst = self.runner.call("runtime", "rt", "ingest",
                                  {**base, "burst": 1, "device_counts": [worst_devices]})
         return {"sweep": sweep, "interleaved": worst, "burst": INGEST_BURST}
 
@@ -306,22 +308,22 @@ class Plan:
         arch = (doc.get("training") or {}).get("config", {}).get("model")
         arch = arch if arch in GROWTH_MODELS else MCU_MODEL
         call, e = self.runner.call, self.effort
-        built = call("train", "bench_alt.py", "build_growth", {
+        built = call("train", "alt", "build_growth", {
             "model": arch, "windows": list(self.windows),
             "out_dir": str((self.work / "growth" / arch).absolute())})
         if "error" in built:
             return {"model": arch, "error": built["error"]}
         runtime, keras_models, files = {}, [], []
         for window, item in built["built"].items():
-            runtime[window] = call("runtime", "bench_rt.py", "latency", {
+            runtime[window] = call("runtime", "rt", "latency", {
                 "spec": str(Path(item["dir"]) / "spec.json"), "n": e.n_tflite // 2,
                 "models": sorted(item["files"].items()), "batch_calls": e.batch_calls // 2,
                 "core": self.core})
             keras_models.append([window, str(Path(item["dir"]) / "model.keras")])
             files += [[f"{window}/{v}", p] for v, p in sorted(item["files"].items())]
-        keras = call("train", "bench_alt.py", "keras", {
+        keras = call("train", "alt", "keras", {
             "models": keras_models, "n": e.n_keras // 2, "predict": False, "batch_calls": 3,
             "core": self.core})
-        info = call("train", "bench_alt.py", "model_info", {"files": files})
+        info = call("train", "alt", "model_info", {"files": files})
         return {"model": arch, "built": built["built"], "runtime": runtime, "keras": keras,
                 "info": info}

@@ -1,9 +1,9 @@
 """Benchmark worker for the alternatives and the model facts: Keras, ONNX Runtime, flatbuffers.
 
-Run by scripts/bench.py in a fresh process per task (protocol in bench_common):
-    python scripts/bench_alt.py keras '{"model": "run/model.keras", "n": 300}'
+Run by `python -m scripts.bench` in a fresh process per task (protocol in common):
+    python -m scripts.bench.alt keras '{"model": "run/model.keras", "n": 300}'
 TensorFlow/Keras/onnxruntime are imported inside the tasks that need them, so the `onnx` task
-runs in a process that has onnxruntime and numpy only.
+runs in a process that has onnxruntime, numpy and har_runtime's numpy-only timing harness.
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from typing import Any, Dict, List
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import run_worker, summarize, throughput, time_calls  # noqa: E402
-from bench_metrics import keras_layer_macs, tflite_graph_macs  # noqa: E402
+from har_runtime.benchmark import summarize, throughput, time_calls
+from scripts.bench.common import WARMUP, run_worker
+from scripts.bench.metrics import keras_layer_macs, tflite_graph_macs
 
 #: ONNX opset asked of tf2onnx (supported by onnxruntime >= 1.12).
 ONNX_OPSET = 17
@@ -64,7 +64,8 @@ def keras_timings(keras: Any, path: str, params: Dict[str, Any]) -> Dict[str, An
     windows = _windows(model.inputs[0].shape[1:], batch)
     one = windows[:1]
     calls = max(3, int(params.get("batch_calls", 20)))
-    out = {"call": summarize(time_calls(lambda: model(one, training=False), n)).to_dict(),
+    out = {"call": summarize(time_calls(lambda: model(one, training=False), n,
+                                        WARMUP)).to_dict(),
            "throughput_call_b1": throughput(lambda: model(one, training=False), 1, n),
            "throughput_call_batch": throughput(lambda: model(windows, training=False), batch,
                                                calls),
@@ -72,7 +73,7 @@ def keras_timings(keras: Any, path: str, params: Dict[str, Any]) -> Dict[str, An
     if params.get("predict", True):
         n_predict = int(params.get("n_predict", max(20, n // 3)))
         predict = lambda: model.predict(one, verbose=0)  # noqa: E731
-        out["predict"] = summarize(time_calls(predict, n_predict)).to_dict()
+        out["predict"] = summarize(time_calls(predict, n_predict, WARMUP)).to_dict()
         out["throughput_predict_b1"] = throughput(predict, 1, n_predict)
         out["throughput_predict_batch"] = throughput(
             lambda: model.predict(windows, batch_size=batch, verbose=0), batch, calls)
@@ -221,7 +222,7 @@ def task_onnx(params: Dict[str, Any]) -> Dict[str, Any]:
     one = windows[:1]
     run_one = lambda: session.run(None, {name: one})  # noqa: E731
     calls = max(3, int(params.get("batch_calls", 50)))
-    return {"run": summarize(time_calls(run_one, n)).to_dict(),
+    return {"run": summarize(time_calls(run_one, n, WARMUP)).to_dict(),
             "throughput_b1": throughput(run_one, 1, n),
             "throughput_batch": throughput(lambda: session.run(None, {name: windows}), batch,
                                            calls),

@@ -1,10 +1,32 @@
-"""docs/RESULTS.md from row summaries: the table, per-class detail, timing, choices, commands."""
+"""docs/RESULTS.md from row summaries: the table, per-class detail, timing, choices, commands.
+
+How each choice was made is hand-written prose in docs/RESULTS_CHOICES.md; the report copies
+the part of it below `CHOICES_MARKER`.
+"""
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Mapping, Optional, Sequence
+from pathlib import Path
+from typing import Any, List, Mapping, Optional, Sequence
 
-from leaderboard_rows import MAX_INT8_DROP, MIN_INT8_AGREEMENT, TUTORIAL_SEED_ACCURACY
-from leaderboard_stats import RowSummary, verdict
+from scripts import REPO
+from scripts.leaderboard.rows import MAX_INT8_DROP, MIN_INT8_AGREEMENT, TUTORIAL_SEED_ACCURACY
+from scripts.leaderboard.stats import RowSummary, verdict
+
+CHOICES_FILE = REPO / "docs" / "RESULTS_CHOICES.md"
+#: The line of CHOICES_FILE after which its text belongs in the report.
+CHOICES_MARKER = "<!-- docs/RESULTS.md copies everything below this line -->"
+
+
+def read_choices(path: Path = CHOICES_FILE) -> str:
+    """The text of `path` below CHOICES_MARKER (ValueError if unreadable or unmarked)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    _, marker, body = text.partition(CHOICES_MARKER)
+    if not marker or not body.strip():
+        raise ValueError(f"{path} has no text below the line {CHOICES_MARKER!r}")
+    return body.strip()
 
 
 def main_table(summaries: Sequence[RowSummary]) -> List[str]:
@@ -93,20 +115,6 @@ def timing_lines(summaries: Sequence[RowSummary], full_seeds: int,
     return lines
 
 
-def evidence_table(evidence: Iterable[Mapping[str, Any]]) -> List[str]:
-    """Exploration runs (validation subjects only) that the presets were chosen from."""
-    lines = ["| candidate | what changed | params | int8 bytes | epochs run (best) | val acc | "
-             "val macro-F1 | val int8/Keras agreement |", "|---|---|---|---|---|---|---|---|"]
-    for e in evidence:
-        size = f"{e['int8_bytes']:,}" if "int8_bytes" in e else "not exported"
-        agree = (f"{100 * e['val_int8_agreement']:.2f} %" if "val_int8_agreement" in e
-                 else "not exported")
-        lines.append(f"| {e['name']} | {e.get('change', '')} | {e['params']:,} | {size} | "
-                     f"{e['epochs']} ({e['best_epoch']}) | {e['val_acc']:.4f} | "
-                     f"{e['val_f1']:.4f} | {agree} |")
-    return lines
-
-
 def render(summaries: Sequence[RowSummary], records_by_row, labels_by_row: Mapping[str, list],
            context: Mapping[str, Any]) -> str:
     """The whole of docs/RESULTS.md."""
@@ -125,8 +133,6 @@ def render(summaries: Sequence[RowSummary], records_by_row, labels_by_row: Mappi
                 f"{context.get('note') or ''}", ""]
     out += ["## Reference points", ""] + reference_lines(summaries) + [""]
     out += ["## How each choice was made", "", context["choices"], ""]
-    if context.get("evidence"):
-        out += evidence_table(context["evidence"]) + [""]
     out += ["## Per-class F1 and confusion matrices (int8)", ""]
     for s in summaries:
         out += class_detail(s, labels_by_row[s.row.key])

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from har_train.report import metrics_from_predictions
-from leaderboard_rows import MAX_INT8_DROP, MIN_INT8_AGREEMENT, Row
+from scripts.leaderboard.rows import MAX_INT8_DROP, MIN_INT8_AGREEMENT, Row
 
 VARIANTS = ("int8", "float32")
 
@@ -36,7 +36,8 @@ def int8_parity(y: np.ndarray, int8_pred: np.ndarray, float_pred: np.ndarray) ->
 
 def make_record(row: Row, seed: int, labels: Sequence[str], y: np.ndarray,
                 scores: Mapping[str, Mapping[str, Any]], extra: Mapping[str, Any]) -> Dict:
-    """One (row, seed) result from the runtime's predictions (`scores`, see leaderboard_score)."""
+    """One (row, seed) result from the runtime's predictions (`scores`, as
+    scripts.leaderboard.score writes them)."""
     record: Dict[str, Any] = {"row": row.key, "seed": int(seed), "labels": list(labels),
                               "n_test": int(len(y)), "variants": {}}
     for name in VARIANTS:

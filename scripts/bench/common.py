@@ -1,8 +1,9 @@
-"""Shared pieces of the benchmark workers: the worker protocol, timing, statistics, memory.
+"""Shared pieces of the benchmark workers: the worker protocol, memory, synthetic inputs.
 
-A worker is `python scripts/bench_<x>.py TASK PARAMS_JSON`; it prints one line
-`BENCH-RESULT <json>` on stdout (everything else on stdout/stderr is noise to the caller).
-Only the standard library and numpy are imported here, so every venv can load this module.
+A worker is `python -m scripts.bench.<rt|alt> TASK PARAMS_JSON`, started in the repository
+root; it prints one line `BENCH-RESULT <json>` on stdout (everything else on stdout/stderr is
+noise to the caller). Only the standard library and numpy are imported here, so every venv can
+load this module; the timing itself is har_runtime.benchmark's (the one latency harness).
 """
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ import os
 import platform
 import resource
 import sys
-import time
 import traceback
-from dataclasses import asdict, dataclass
 from importlib import metadata
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 
 RESULT_MARK = "BENCH-RESULT "
+#: How the benchmark is started, from the repository root (the report's rerun lines say it).
+COMMAND = "python -m scripts.bench"
 #: Untimed calls before every timed loop (first calls allocate, JIT and warm caches).
 WARMUP = 10
 #: Distributions whose versions the report lists, when installed in a worker's venv.
@@ -29,84 +30,6 @@ PACKAGES = ("numpy", "tensorflow-cpu", "tensorflow", "keras", "tflite-runtime",
 ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                   "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
                   "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-@dataclass(frozen=True)
-class LatencyStats:
-    """Percentiles of per-call times in milliseconds over `n` timed calls."""
-
-    n: int
-    p50_ms: float
-    p99_ms: float
-    mean_ms: float
-    min_ms: float
-
-    def to_dict(self) -> Dict[str, float]:
-        """JSON-ready dict."""
-        return asdict(self)
-
-
-def summarize(seconds: Sequence[float]) -> LatencyStats:
-    """p50/p99/mean/min of per-call durations given in seconds."""
-    t = np.asarray(seconds, dtype=np.float64)
-    if t.size == 0 or not np.all(np.isfinite(t)) or np.any(t < 0):
-        raise ValueError("need at least one finite, non-negative duration")
-    ms = t * 1e3
-    return LatencyStats(n=int(t.size), p50_ms=float(np.percentile(ms, 50)),
-                        p99_ms=float(np.percentile(ms, 99)), mean_ms=float(ms.mean()),
-                        min_ms=float(ms.min()))
-
-
-def time_calls(fn: Callable[[], Any], n: int, warmup: int = WARMUP) -> np.ndarray:
-    """Durations in seconds of `n` calls of `fn` after `warmup` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    out = np.empty(n, dtype=np.float64)
-    clock = time.perf_counter
-    for i in range(n):
-        start = clock()
-        fn()
-        out[i] = clock() - start
-    return out
-
-
-def time_interleaved(fns: Mapping[str, Callable[[], Any]], n: int,
-                     warmup: int = WARMUP) -> Dict[str, np.ndarray]:
-    """Durations in seconds of `n` calls of each function, taken in turns (one call of each per
-    round), so that load changes on a shared machine hit every function alike."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    out = {name: np.empty(n, dtype=np.float64) for name in fns}
-    clock = time.perf_counter
-    for i in range(n):
-        for name, fn in fns.items():
-            start = clock()
-            fn()
-            out[name][i] = clock() - start
-    return out
-
-
-def throughput(fn: Callable[[], Any], windows_per_call: int, calls: int, blocks: int = 5,
-               warmup: int = 3) -> Dict[str, float]:
-    """Windows per second of back-to-back calls that each classify `windows_per_call`.
-
-    The calls run in `blocks` timed blocks; the median block rate is reported (with the
-    slowest and fastest) so one stall on a shared machine does not decide the number.
-    """
-    for _ in range(warmup):
-        fn()
-    per_block = max(1, calls // blocks)
-    rates = []
-    clock = time.perf_counter
-    for _ in range(blocks):
-        start = clock()
-        for _ in range(per_block):
-            fn()
-        rates.append(windows_per_call * per_block / (clock() - start))
-    return {"batch": windows_per_call, "calls": per_block * blocks,
-            "windows_per_s": float(np.median(rates)), "min_windows_per_s": float(min(rates)),
-            "max_windows_per_s": float(max(rates))}
 
 
 def pin_to_core(core: Optional[int]) -> Optional[int]:

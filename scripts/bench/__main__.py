@@ -1,0 +1,4 @@
+"""`python -m scripts.bench`: see scripts.bench.cli."""
+from scripts.bench.cli import main
+
+main()
