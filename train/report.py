@@ -148,6 +148,7 @@ def history_figure(plt, history: Mapping[str, List[float]], name: str = ""):
         if best is not None:
             ax.axvline(best, color="grey", linestyle=":", label=f"restored epoch {best}")
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         ax.legend()
