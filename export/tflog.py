@@ -63,7 +63,11 @@ def native_logs_captured(verbose: bool = False) -> Iterator[None]:
         yield
         return
     sys.stderr.flush()  # text Python buffered for the real stderr must not land in the file
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 at all (a daemonised caller): nothing to keep off it
+        yield
+        return
     try:
         with tempfile.TemporaryFile() as log:
             os.dup2(log.fileno(), 2)
