@@ -12,6 +12,7 @@ from har_export.errors import (EXIT_CONVERSION, EXIT_INPUT, EXIT_OK, EXIT_PARITY
 from har_export.inspect_bundle import describe_bundle
 from har_export.parity import ParityThresholds, format_table
 from har_export.pipeline import ExportOptions, export_model, open_bundle, verify_bundle
+from har_export.tflog import quiet_tensorflow_env
 
 EXIT_CODES_HELP = (
     f"\b\nExit codes:\n"
@@ -63,8 +64,11 @@ def cli() -> None:
                    "TF's QuantizationDebugger. By default they are stripped: same outputs, "
                    "6-22 %% smaller files.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle folder.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show TensorFlow's converter logs (by default kept back; the last lines "
+                   "are shown when a conversion fails).")
 def convert(model, out, run_dir, variants, calibration_size, seed, input_range_percentile,
-            thresholds, recommend, c_array, keep_tensor_names, overwrite) -> None:
+            thresholds, recommend, c_array, keep_tensor_names, overwrite, verbose) -> None:
     """Thin wrapper over har_export.pipeline.export_model."""
     options = ExportOptions(
         variants=parse_variants(variants) if variants else VARIANTS,
@@ -72,7 +76,8 @@ def convert(model, out, run_dir, variants, calibration_size, seed, input_range_p
         input_range_percentile=input_range_percentile or None,
         thresholds=ParityThresholds().with_overrides(thresholds), recommend=recommend,
         c_array=c_array, keep_tensor_names=keep_tensor_names, overwrite=overwrite)
-    result = export_model(model, out, options, run_dir=run_dir)
+    result = export_model(model, out, options, run_dir=run_dir, verbose=verbose,
+                          progress=lambda message: click.echo(message, err=True))
     click.echo(format_table(result.report))
     click.echo(f"bundle written to {result.bundle} (recommended: {result.recommended})")
     if not result.report.passed:
@@ -112,5 +117,5 @@ def inspect(bundle) -> None:
 def main() -> None:
     """Console entry point (`har-export`)."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow_env()
     cli()

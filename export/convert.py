@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from har_export.errors import ConversionError, InputError, OptionError
+from har_export.tflog import native_logs_captured
 from har_runtime.contract.input_norm import InputNorm
 
 #: Every variant we can build, in the order they are converted and reported.
@@ -229,10 +230,13 @@ def strip_names(content: bytes) -> bytes:
 
 
 def convert_variants(model: Any, variants: Sequence[str], calibration: np.ndarray,
-                     keep_names: bool = False) -> Dict[str, bytes]:
+                     keep_names: bool = False, verbose: bool = False,
+                     progress: Optional[Callable[[str], None]] = None) -> Dict[str, bytes]:
     """Convert `model` to each named variant; `calibration` windows feed int8 calibration.
 
-    Names are stripped (`strip_names`) unless `keep_names`, for tools that show them."""
+    Names are stripped (`strip_names`) unless `keep_names`, for tools that show them.
+    TensorFlow's native logs are captured (`native_logs_captured`) unless `verbose`;
+    `progress` is told of each variant before it converts."""
     import tensorflow as tf
 
     layer_names = [layer.name for layer in model.layers]
@@ -240,14 +244,18 @@ def convert_variants(model: Any, variants: Sequence[str], calibration: np.ndarra
     with tempfile.TemporaryDirectory(prefix="har-export-") as tmp:
         saved = str(Path(tmp) / "saved_model")
         try:
-            model.export(saved, format="tf_saved_model", verbose=False)
+            with native_logs_captured(verbose):
+                model.export(saved, format="tf_saved_model", verbose=False)
         except Exception as exc:  # export traces the model: any op may object
             raise ConversionError(f"SavedModel export failed: {exc}".splitlines()[0]) from None
         for variant in variants:
+            if progress:
+                progress(f"converting {variant}: {VARIANT_HELP[variant]}")
             converter = tf.lite.TFLiteConverter.from_saved_model(saved)
             _configure(converter, variant, np.asarray(calibration, np.float32))
             try:
-                content = bytes(converter.convert())
+                with native_logs_captured(verbose):
+                    content = bytes(converter.convert())
             except Exception as exc:  # ConverterError and calibration RuntimeErrors alike
                 raise ConversionError(
                     describe_conversion_error(exc, variant, layer_names)) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -207,15 +207,20 @@ def score_variant(name: str, model: bytes, windows: np.ndarray, y: np.ndarray,
 def run_gate(models: Mapping[str, bytes], windows: np.ndarray, y: np.ndarray,
              subjects: Sequence[int], keras_probs: np.ndarray,
              thresholds: ParityThresholds,
-             input_norm: Optional[InputNorm] = None) -> ParityReport:
-    """Score every variant in `models` on the test windows; the report holds each verdict."""
+             input_norm: Optional[InputNorm] = None,
+             on_variant: Optional[Callable[[VariantParity], None]] = None) -> ParityReport:
+    """Score every variant in `models` on the test windows; the report holds each verdict.
+    `on_variant` sees each verdict as soon as it is known (progress output)."""
     if len(windows) == 0:
         raise OptionError("the run has no test windows; the parity gate needs held-out "
                           "test-subject windows")
     reference = keras_probs.argmax(axis=1)
-    variants = {name: score_variant(name, content, windows, y, keras_probs,
-                                    thresholds.gate(name), input_norm)
-                for name, content in models.items()}
+    variants = {}
+    for name, content in models.items():
+        variants[name] = score_variant(name, content, windows, y, keras_probs,
+                                       thresholds.gate(name), input_norm)
+        if on_variant:
+            on_variant(variants[name])
     return ParityReport(n_windows=int(len(windows)),
                         test_subjects=tuple(sorted({int(s) for s in subjects})),
                         keras_accuracy=float(np.mean(reference == y)),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from har_export.convert import (DEFAULT_CALIBRATION_SIZE, VARIANTS, calibration_
                                 split_input_norm)
 from har_export.errors import InputError, OptionError
 from har_export.input_ranges import InputRanges, fold_input_ranges
-from har_export.parity import ParityReport, ParityThresholds, run_gate
+from har_export.parity import ParityReport, ParityThresholds, VariantParity, run_gate
 from har_runtime.bundle import Bundle, BundleError, load_bundle, sha256_file
 from har_runtime.contract.input_norm import InputNorm
 from har_train.dataset import RunData, load_run
@@ -28,6 +28,8 @@ from har_train.errors import DataError
 
 MODEL_FILE = "model.keras"
 C_ARRAY_STEM = "model_int8"
+#: Where export steps are announced: one line per call.
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -120,12 +122,13 @@ def calibration_windows(run: RunData, size: int, seed: int) -> Tuple[np.ndarray,
 
 
 def build_variants(model: Any, variants: Sequence[str], calibration: np.ndarray,
-                   input_range_percentile: Optional[float] = None, keep_names: bool = False
+                   input_range_percentile: Optional[float] = None, keep_names: bool = False,
+                   verbose: bool = False, progress: Optional[Progress] = None
                    ) -> Tuple[Dict[str, bytes], Optional[InputNorm], InputRanges]:
     """`model`'s TFLite variants as har-export builds them: standardisation cut out of the graph
     (`split_input_norm`), per-channel input ranges folded in when a percentile is given, int8
     calibrated on `calibration` (sensor units) clipped to the graph's input limit, tensor names
-    stripped unless `keep_names`.
+    stripped unless `keep_names`; TensorFlow's native logs shown only when `verbose`.
 
     Returns (variant bytes, the standardisation the runtime applies first, input-range record).
     """
@@ -134,31 +137,52 @@ def build_variants(model: Any, variants: Sequence[str], calibration: np.ndarray,
     core, norm, ranges = fold_input_ranges(core, norm, calibration, limit,
                                            input_range_percentile)
     blobs = convert_variants(core, variants, int8_calibration(calibration, norm, limit),
-                             keep_names)
+                             keep_names, verbose, progress)
     return blobs, norm, ranges
 
 
-def export_model(model_path, out, options: ExportOptions = ExportOptions(),
-                 run_dir=None) -> ExportResult:
+def describe_verdict(parity: VariantParity) -> str:
+    """One progress line for a variant's gate verdict."""
+    if parity.passed:
+        return (f"parity gate {parity.variant}: pass (agreement {100 * parity.agreement:.2f} %, "
+                f"accuracy {100 * parity.accuracy:.2f} %)")
+    failed = "; ".join(c.describe() for c in parity.checks if not c.passed)
+    return f"parity gate {parity.variant}: FAIL ({failed})"
+
+
+def _gate(model: Any, models: Mapping[str, bytes], run: RunData, thresholds: ParityThresholds,
+          norm: Optional[InputNorm], say: Progress) -> ParityReport:
+    test = run.data.test
+    return run_gate(models, test.x, test.y, test.subject, keras_probabilities(model, test.x),
+                    thresholds, norm, on_variant=lambda v: say(describe_verdict(v)))
+
+
+def _silent(message: str) -> None:
+    """The default progress sink: library callers see nothing."""
+
+
+def export_model(model_path, out, options: ExportOptions = ExportOptions(), run_dir=None,
+                 verbose: bool = False, progress: Optional[Progress] = None) -> ExportResult:
     """Convert a run's model to every requested variant, gate them and write the bundle.
 
     The bundle is written even when a variant fails the gate (that variant deployable=false);
-    the caller decides what a failure means (the CLI exits 3).
+    the caller decides what a failure means (the CLI exits 3). `progress` is told of each step
+    (the CLI prints them); TensorFlow's native logs are shown only when `verbose`.
     """
+    say = progress or _silent
     options.check()
     model_path, out = Path(model_path), Path(out)
     check_out(out, options.overwrite)
     run_dir = Path(run_dir) if run_dir is not None else model_path.parent
+    say(f"loading {model_path}; rebuilding the windows of run folder {run_dir}")
     model = load_keras_model(model_path)
     run = _load_run(run_dir)
     check_model_io(model, run.spec.input_shape, run.spec.num_classes)
     calibration, calib_summary = calibration_windows(run, options.calibration_size, options.seed)
     models, norm, ranges = build_variants(model, options.variants, calibration,
                                           options.input_range_percentile,
-                                          options.keep_tensor_names)
-    test = run.data.test
-    report = run_gate(models, test.x, test.y, test.subject,
-                      keras_probabilities(model, test.x), options.thresholds, norm)
+                                          options.keep_tensor_names, verbose, say)
+    report = _gate(model, models, run, options.thresholds, norm, say)
     extra: Dict[str, bytes] = {}
     if options.c_array:
         sources = c_array_sources(models["int8"], C_ARRAY_STEM, report.variants["int8"].passed,
@@ -169,6 +193,7 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(),
     training["input_ranges"] = ranges.to_dict()
     training["tensor_names"] = "kept" if options.keep_tensor_names else "stripped"
     chosen = recommend({n: v.passed for n, v in report.variants.items()}, options.recommend)
+    say(f"writing bundle to {out}")
     write_bundle(out, spec=run.spec, models=models, report=report, training=training,
                  recommended=chosen, extra_files=extra, overwrite=options.overwrite,
                  input_norm=norm)

@@ -6,6 +6,8 @@ Exit codes: 0 ok, 1 unexpected failure, 2 usage, 3 source/sink I/O, 4 bad bundle
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 from typing import List, Sequence
 
@@ -140,14 +142,31 @@ def serve(bundle: Path, source: str, sink: str, variant, interpreter, threads, a
         raise IOFailure(str(exc)) from None
 
 
-def _load_recordings(path: str, rate_hz: float, max_gap_s: float) -> list:
+#: har-train's data source kinds (har_train.data.sources; the runtime cannot import it).
+_TRAINING_SOURCES = ("hapt", "uci", "synthetic")
+
+
+def source_hint(path: str, bundle: Path) -> str:
+    """For a training data source given where replay wants CSV: the two commands that replay it
+    (`hapt:N`, the old syntax, is subject N of hapt); "" for anything else."""
+    kind, _, arg = path.partition(":")
+    if kind not in _TRAINING_SOURCES:
+        return ""
+    subject = arg if kind == "hapt" and arg.isdigit() else ""
+    folder = "runs/" + "-".join(part for part in re.split(r"[^\w.]+", path) if part)
+    to_csv = (f"har-train to-csv {shlex.quote(kind if subject else path)} {folder}"
+              + (f" --subject {subject}" if subject else ""))
+    return (f". For a training data source, write it as CSV first: {to_csv}; then: "
+            f"har-runtime replay {shlex.quote(str(bundle))} {folder} --fast")
+
+
+def _load_recordings(path: str, rate_hz: float, max_gap_s: float, bundle: Path) -> list:
     from har_runtime.csvio import CSVFormatError, read_csv_recordings
 
-    kind, colon, arg = path.partition(":")
-    if colon and not Path(path).exists():
-        raise BadRecording(f"{path}: no such file or folder; replay reads CSV (docs/DATA.md). "
-                           f"For a training data source, write it first: har-train to-csv "
-                           f"{kind} OUT" + (f" --subject {arg}" if arg.isdigit() else ""))
+    hint = source_hint(path, bundle)
+    if hint and not Path(path).exists():
+        raise BadRecording(f"{path}: no such file or folder; replay reads CSV (docs/DATA.md)"
+                           + hint)
     try:
         recordings = read_csv_recordings(path, rate_hz=rate_hz, max_gap_s=max_gap_s)
     except CSVFormatError as exc:
@@ -185,7 +204,8 @@ def replay(bundle: Path, recording: str, variant, interpreter, threads, speed, f
     from har_runtime.replay import RecordingError, plot_timelines, replay_recording
 
     model = _open_bundle(bundle, variant, interpreter, threads)
-    recordings = _load_recordings(recording, model.spec.sample_rate_hz, model.spec.max_gap_s)
+    recordings = _load_recordings(recording, model.spec.sample_rate_hz, model.spec.max_gap_s,
+                                  bundle)
     results = []
     try:
         for rec in recordings:

@@ -122,16 +122,19 @@ def timeline(predictions: Sequence[Prediction], t0: float = 0.0) -> Tuple[Timeli
     return tuple(out)
 
 
-def plot_timelines(results: Sequence[ReplayResult], labels: Sequence[str], path: str) -> None:
-    """Write a PNG of predicted (raw and smoothed) vs true activity over time, one panel per
-    recording. Needs matplotlib (raises ImportError without it)."""
-    import matplotlib  # noqa: PLC0415 - optional, only for --png
+def panel_title(res: ReplayResult) -> str:
+    """A replay panel's title: the recording and, with labels, both accuracies by name."""
+    if res.accuracy is None:
+        return f"{res.name} (no labels: not scored)"
+    return (f"{res.name}: window accuracy {res.accuracy:.3f}, smoothed accuracy "
+            f"{res.smoothed_accuracy:.3f} ({res.scored} labelled windows)")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
 
+def timeline_figure(plt, results: Sequence[ReplayResult], labels: Sequence[str]):
+    """Predicted (per window and smoothed) vs true activity over time, one panel per recording."""
     names = list(labels) + ["unknown"]
-    fig, axes = plt.subplots(len(results), 1, figsize=(12, 2.6 * len(results)), squeeze=False)
+    fig, axes = plt.subplots(len(results), 1, figsize=(12, 0.4 + 2.8 * len(results)),
+                             squeeze=False)
     for ax, res in zip(axes[:, 0], results):
         t = np.array([p.t_end - res.t0 for p in res.predictions])
         raw = [names.index(p.label) for p in res.predictions]
@@ -142,10 +145,22 @@ def plot_timelines(results: Sequence[ReplayResult], labels: Sequence[str], path:
         ax.plot(t, raw, ".", ms=3, color="tab:orange", label="window")
         ax.step(t, smooth, where="post", color="tab:blue", lw=1.2, label="smoothed")
         ax.set_yticks(range(len(names)), names, fontsize=7)
-        title = res.name if res.accuracy is None else f"{res.name}: accuracy {res.accuracy:.3f}"
-        ax.set_title(title, fontsize=9)
-    axes[-1, 0].set_xlabel("time (s)")
+        ax.set_xlabel("time from recording start (s; each point is a window's end)", fontsize=8)
+        ax.set_title(panel_title(res), fontsize=9)
     axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7)
+    fig.suptitle("replay: predicted vs true activity (window: raw per-window prediction; "
+                 "smoothed: what the device reports)", fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def plot_timelines(results: Sequence[ReplayResult], labels: Sequence[str], path: str) -> None:
+    """Write `timeline_figure` as a PNG. Needs matplotlib (raises ImportError without it)."""
+    import matplotlib  # noqa: PLC0415 - optional, only for --png
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig = timeline_figure(plt, results, labels)
     fig.savefig(path, dpi=110)
     plt.close(fig)

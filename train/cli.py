@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
@@ -139,7 +140,14 @@ def fit_command(out: Optional[Path], overwrite: bool, kfold: Optional[int], pres
     click.echo(f"test subjects: accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
                f"({test['n']} windows)")
     click.echo(f"report: {out / 'metrics.json'} (plots: confusion_matrix.png, "
-               f"training_curves.png; next: har-export convert {out})")
+               "training_curves.png)")
+    click.echo(export_hint(out))
+
+
+def export_hint(run_dir: Path) -> str:
+    """The command that exports a run folder, as fit and ensemble print it."""
+    return (f"next: har-export convert {shlex.quote(str(run_dir / 'model.keras'))} "
+            f"--out {shlex.quote(str(run_dir / 'bundle'))}")
 
 
 def _default_out(config: TrainConfig) -> Path:
@@ -173,7 +181,8 @@ def ensemble_command(runs, out: Path, overwrite: bool) -> None:
     test = result.metrics["test"]
     click.echo(f"{result.metrics['model']} ({result.metrics['params']:,} params); test subjects: "
                f"accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}")
-    click.echo(f"report: {out / 'metrics.json'} (next: har-export convert {out / 'model.keras'})")
+    click.echo(f"report: {out / 'metrics.json'}")
+    click.echo(export_hint(out))
 
 
 @cli.command("evaluate")
@@ -219,8 +228,8 @@ def to_csv_command(source: str, out: Path, subjects) -> None:
     TF-free runtime can replay them:
 
     \b
-      har-train to-csv hapt runs/subject2 --subject 2
-      har-runtime replay runs/main/bundle runs/subject2
+      har-train to-csv hapt runs/main/subject2 --subject 2
+      har-runtime replay runs/main/bundle runs/main/subject2 --fast
     """
     from har_train.data.to_csv import write_source_csv
 

@@ -21,7 +21,7 @@ from har_train.config import TrainConfig, make_split
 from har_train.dataset import SplitData, build_split_data, fingerprint, subjects_of
 from har_train.errors import ConfigError, DataError
 from har_train.models import build_model, count_params
-from har_train.report import evaluate, plot_confusion, plot_history, write_metrics
+from har_train.report import best_epoch, evaluate, plot_confusion, plot_history, write_metrics
 from har_train.rundir import check_out_dir, package_versions, prepare_out_dir
 
 
@@ -137,6 +137,17 @@ def _fit(config: TrainConfig, data: SplitData, spec, out: Path, augment, soft=No
     return best, {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
+def selection_message(val_loss: List[float], epochs: int, patience: int) -> str:
+    """What model selection did, for the log: whether training stopped early, which epoch's
+    weights the run keeps (the checkpoint's: lowest validation loss)."""
+    ran, best = len(val_loss), best_epoch(val_loss)
+    stop = (f"early stopping after epoch {ran}: val_loss did not improve for {patience} epochs"
+            if ran < epochs else f"trained all {epochs} epochs")
+    if best is None:
+        return f"{stop}; no epoch had a finite val_loss, keeping the last epoch's weights"
+    return f"{stop}; restored epoch {best} (lowest val_loss, {val_loss[best - 1]:.4f})"
+
+
 def _load_data(config: TrainConfig, recordings):
     from har_train.data.sources import load_recordings
 
@@ -200,11 +211,12 @@ def train(config: TrainConfig, out_dir, overwrite: bool = False,
           f"{list(data.split.val)}), backend {keras.backend.backend()}")
     start = time.monotonic()
     model, history = _fit(config, data, spec, out, augment, soft)
+    print(selection_message(history.get("val_loss") or [], config.epochs, config.patience))
     metrics = _summarise(model, config, spec, data, history, time.monotonic() - start)
     write_metrics(out / "metrics.json", metrics)
     plot_confusion(metrics["test"]["confusion_matrix"], spec.labels,
                    out / "confusion_matrix.png",
                    title=f"{config.model} test subjects: accuracy "
                          f"{metrics['test']['accuracy']:.3f}")
-    plot_history(history, out / "training_curves.png")
+    plot_history(history, out / "training_curves.png", name=config.model)
     return TrainResult(out, metrics, history)

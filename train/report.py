@@ -122,11 +122,22 @@ def plot_confusion(cm, labels: Sequence[str], path, title: str = "") -> Optional
     return Path(path)
 
 
-def plot_history(history: Mapping[str, List[float]], path) -> Optional[Path]:
-    """Loss and accuracy per epoch, training vs validation; returns the path or None."""
-    plt = _pyplot()
-    if plt is None:
+def best_epoch(val_loss: Sequence[float]) -> Optional[int]:
+    """The 1-based epoch with the lowest finite validation loss (the one the checkpoint keeps
+    and the run restores), or None when no epoch has one."""
+    values = np.asarray(val_loss, dtype=np.float64)
+    if not np.isfinite(values).any():
         return None
+    return int(np.nanargmin(np.where(np.isfinite(values), values, np.nan))) + 1
+
+
+def history_figure(plt, history: Mapping[str, List[float]], name: str = ""):
+    """The training-curves figure: loss and accuracy per epoch, training vs validation, with a
+    vertical mark at the restored (best validation loss) epoch; `name` opens the title."""
+    val_loss = history.get("val_loss") or []
+    best = best_epoch(val_loss)
+    restored = (f"restored epoch {best} (lowest val_loss)" if best is not None
+                else "no finite val_loss")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key in zip(axes, ("loss", "accuracy")):
         for prefix, style in (("", "-"), ("val_", "--")):
@@ -134,11 +145,25 @@ def plot_history(history: Mapping[str, List[float]], path) -> Optional[Path]:
             if values:
                 epochs = np.arange(1, len(values) + 1)
                 ax.plot(epochs, values, style, label=(prefix or "train_") + key)
+        if best is not None:
+            ax.axvline(best, color="grey", linestyle=":", label=f"restored epoch {best}")
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         ax.legend()
+    fig.suptitle(f"{name + ' ' if name else ''}training curves: {len(val_loss)} epochs, "
+                 f"{restored}")
     fig.tight_layout()
+    return fig
+
+
+def plot_history(history: Mapping[str, List[float]], path, name: str = "") -> Optional[Path]:
+    """Write `history_figure` to `path`; returns the path or None if matplotlib is missing."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    fig = history_figure(plt, history, name)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)

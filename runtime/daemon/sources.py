@@ -256,15 +256,15 @@ class UdpSource(Source):
 
 
 class SerialSource(Source):
-    """A serial port (needs the optional pyserial package: ``pip install 'har-edge[serial]'``)."""
+    """A serial port (needs the optional pyserial package, har-edge's `serial` extra)."""
 
     def __init__(self, device: str, baud: int, max_line: int):
         super().__init__(max_line)
         try:
             import serial  # noqa: PLC0415 - optional extra, imported only when asked for
         except ImportError:
-            raise SourceError("the serial source needs pyserial: "
-                              "pip install 'har-edge[serial]'") from None
+            raise SourceError("the serial source needs pyserial: pip install 'pyserial>=3.5' "
+                              "(in the har-edge checkout: pip install -e '.[serial]')") from None
         self._error = serial.SerialException
         try:
             self._port = serial.Serial(device, baud, timeout=0)

