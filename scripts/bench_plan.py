@@ -22,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 from bench_common import ONE_THREAD_ENV, RESULT_MARK  # noqa: E402
+from har_runtime.exit_codes import ExitCode  # noqa: E402
 
 #: Architectures the cost-growth models can be built as (har_train.models registry names).
 GROWTH_MODELS = ("seed_cnn", "resnet1d", "tiny_dscnn")
@@ -260,7 +261,7 @@ class Plan:
             done = subprocess.run([python, "-c", f"from {package}.cli import main; main()",
                                    *args], capture_output=True, text=True, cwd=REPO,
                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-            if done.returncode not in (0, 3):  # 3: a variant failed parity, still written
+            if done.returncode not in (0, ExitCode.PARITY_FAILED):  # failing variants are written
                 tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
                 self.runner.notes.append(f"MCU model: {package} {args[0]} failed: {tail}")
                 return None
