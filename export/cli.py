@@ -76,7 +76,7 @@ def convert(model, out, run_dir, variants, calibration_size, seed, input_range_p
     click.echo(f"bundle written to {result.bundle} (recommended: {result.recommended})")
     if not result.report.passed:
         raise ParityFailed(f"variant(s) {', '.join(result.report.failed())} failed the parity "
-                            "gate; written with deployable=false")
+                           "gate; written with deployable=false")
 
 
 @cli.command(help="Re-run the parity gate on an existing bundle.\n\nUses the run folder recorded "
@@ -96,7 +96,7 @@ def verify(bundle, run_dir, thresholds) -> None:
         click.echo(f"already marked not deployable: {', '.join(known)}")
     if result.regressions:
         raise ParityFailed(f"deployable variant(s) {', '.join(result.regressions)} fail the "
-                            "parity gate now")
+                           "parity gate now")
     click.echo(f"{bundle}: every deployable variant passes the gate")
 
 

@@ -17,9 +17,9 @@ import click
 
 from har_runtime.contract.labels import TASKS
 from har_runtime.contract.spec import ACC_MODES, CHANNEL_SETS, SpecError
+from har_runtime.exit_codes import BadInput, BadModel, ExitCode, MappedGroup
 from har_train.config import TrainConfig
 from har_train.data.sources import SOURCES_HELP
-from har_runtime.exit_codes import BadInput, BadModel, ExitCode, MappedGroup
 from har_train.errors import DataError
 from har_train.errors import ConfigError, RunExistsError
 from har_train.errors import ModelError

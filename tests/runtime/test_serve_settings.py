@@ -13,7 +13,7 @@ from har_runtime.bundle import load_bundle
 from har_runtime.cli import main
 from har_runtime.daemon.engine import EngineSettings
 from har_runtime.daemon.settings import (KEYS, ServeSettings, SettingsError, load_settings,
-                                         settings_from)
+                                         settings_from, tomllib)
 from har_runtime.exit_codes import ExitCode
 from har_runtime.stream import offline_windows
 from har_train.data.synthetic import synthetic_recording
@@ -148,8 +148,10 @@ def test_the_example_file_loads_and_shows_every_key_with_its_default():
     assert settings.sink == "file:/var/log/har-edge/events.jsonl"
 
 
-def test_runtime_doc_lists_every_key_with_its_default():
+def test_runtime_doc_lists_every_key_with_its_default_and_its_example_loads():
     doc = (REPO / "docs" / "RUNTIME.md").read_text()
+    (example,) = re.findall(r"^```toml\n(.*?)^```", doc, re.M | re.S)
+    assert settings_from(tomllib.loads(example), "RUNTIME.md") != ServeSettings()
     rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]+) \|", doc, re.M))
     for key in fields(ServeSettings):
         assert key.name in rows, key.name
