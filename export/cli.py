@@ -7,20 +7,16 @@ from pathlib import Path
 import click
 
 from har_export.convert import DEFAULT_CALIBRATION_SIZE, VARIANTS, parse_variants
-from har_export.errors import (EXIT_CONVERSION, EXIT_INPUT, EXIT_OK, EXIT_PARITY, EXIT_USAGE,
-                               ParityFailure)
+from har_export.errors import ConversionError, InputError, OptionError
 from har_export.inspect_bundle import describe_bundle
 from har_export.parity import ParityThresholds, format_table
 from har_export.pipeline import ExportOptions, export_model, open_bundle, verify_bundle
 from har_export.tflog import quiet_tensorflow_env
+from har_runtime.exit_codes import ExitCode, MappedGroup, ParityFailed
 
-EXIT_CODES_HELP = (
-    f"\b\nExit codes:\n"
-    f"  {EXIT_OK}  success (every variant passed the gate)\n"
-    f"  {EXIT_USAGE}  usage error (bad option, output exists without --overwrite)\n"
-    f"  {EXIT_PARITY}  parity failure (failing variants are written, deployable=false)\n"
-    f"  {EXIT_INPUT}  bad input (missing/corrupt model, run folder or bundle; tampered file)\n"
-    f"  {EXIT_CONVERSION}  the TFLite converter refused the model (message names the ops)")
+#: The export library's errors and the exit code each one ends a command with.
+ERRORS = {OptionError: ExitCode.BAD_INPUT, InputError: ExitCode.BAD_MODEL,
+          ConversionError: ExitCode.CONVERSION_FAILED}
 
 THRESHOLD_HELP = ("Override a gate limit, VARIANT.FIELD=VALUE (repeatable), e.g. "
                   "int8.min_agreement=0.98 or float32.max_abs_diff=none. Fields: min_agreement, "
@@ -28,13 +24,16 @@ THRESHOLD_HELP = ("Override a gate limit, VARIANT.FIELD=VALUE (repeatable), e.g.
                   "off max_abs_diff or max_accuracy_drop, never min_agreement.")
 
 
-@click.group(help="Export trained har-edge models to TFLite bundles.\n\n" + EXIT_CODES_HELP)
+@click.group(cls=MappedGroup, errors=ERRORS, codes=[ExitCode.PARITY_FAILED],
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="har-edge", prog_name="har-export")
 def cli() -> None:
-    """The har-export command group."""
+    """Export trained har-edge models to TFLite bundles."""
 
 
 @cli.command(help="Convert RUN/model.keras into a bundle folder of TFLite variants.\n\n"
-                  + EXIT_CODES_HELP)
+                  f"Exits {int(ExitCode.PARITY_FAILED)} when a variant fails the parity gate "
+                  "(it is written with deployable=false); every exit code: har-export --help.")
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Bundle folder to create.")
@@ -62,7 +61,7 @@ def cli() -> None:
 @click.option("--keep-tensor-names", is_flag=True,
               help="Keep tensor names and the signature in the .tflite files, for Netron or "
                    "TF's QuantizationDebugger. By default they are stripped: same outputs, "
-                   "6-22 %% smaller files.")
+                   "6-22 % smaller files.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle folder.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Show TensorFlow's converter logs (by default kept back; the last lines "
@@ -81,14 +80,14 @@ def convert(model, out, run_dir, variants, calibration_size, seed, input_range_p
     click.echo(format_table(result.report))
     click.echo(f"bundle written to {result.bundle} (recommended: {result.recommended})")
     if not result.report.passed:
-        raise ParityFailure(f"variant(s) {', '.join(result.report.failed())} failed the parity "
-                            "gate; written with deployable=false")
+        raise ParityFailed(f"variant(s) {', '.join(result.report.failed())} failed the parity "
+                           "gate; written with deployable=false")
 
 
 @cli.command(help="Re-run the parity gate on an existing bundle.\n\nUses the run folder recorded "
                   "in bundle.json unless --run is given; the run's model.keras must be the one "
-                  "the bundle came from. Exits 3 when a variant marked deployable fails now.\n\n"
-                  + EXIT_CODES_HELP)
+                  f"the bundle came from. Exits {int(ExitCode.PARITY_FAILED)} when a variant "
+                  "marked deployable fails now.")
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--run", "run_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Training run folder (default: the one bundle.json records).")
@@ -101,13 +100,12 @@ def verify(bundle, run_dir, thresholds) -> None:
     if known:
         click.echo(f"already marked not deployable: {', '.join(known)}")
     if result.regressions:
-        raise ParityFailure(f"deployable variant(s) {', '.join(result.regressions)} fail the "
-                            "parity gate now")
+        raise ParityFailed(f"deployable variant(s) {', '.join(result.regressions)} fail the "
+                           "parity gate now")
     click.echo(f"{bundle}: every deployable variant passes the gate")
 
 
-@cli.command(help="Show a bundle's labels, preprocessing, I/O, ops, sizes and parity.\n\n"
-                  + EXIT_CODES_HELP)
+@cli.command(help="Show a bundle's labels, preprocessing, I/O, ops, sizes and parity.")
 @click.argument("bundle", type=click.Path(path_type=Path))
 def inspect(bundle) -> None:
     """Thin wrapper over har_export.inspect_bundle.describe_bundle."""

@@ -201,7 +201,7 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(), run_
 
 
 def open_bundle(path) -> Bundle:
-    """load_bundle with its errors turned into InputError (exit code 4)."""
+    """load_bundle with its errors turned into InputError."""
     try:
         return load_bundle(path)
     except BundleError as exc:

@@ -1,51 +1,40 @@
 """`har-runtime`: serve a bundle as a streaming daemon, replay recordings, benchmark variants.
 
-Exit codes: 0 ok, 1 unexpected failure, 2 usage, 3 source/sink I/O, 4 bad bundle,
-5 bad recording, 6 no TFLite interpreter.
+Exit codes come from the shared table (`har_runtime.exit_codes`, docs/CONTRACTS.md); `ERRORS`
+maps the library's errors to them.
 """
 from __future__ import annotations
 
 import json
 import re
 import shlex
+from dataclasses import replace
 from pathlib import Path
 from typing import List, Sequence
 
 import click
+from click.core import ParameterSource
 
-from har_runtime.contract.units import ACC_UNITS, GYRO_UNITS
-from har_runtime.daemon.engine import DEVICE_POLICIES, EMIT_CHOICES, EngineSettings
-from har_runtime.daemon.lines import DEFAULT_MAX_LINE
-from har_runtime.daemon.sources import DEFAULT_MAX_CONNECTIONS
-from har_runtime.interpreter import INTERPRETERS
-
-_ENGINE = EngineSettings()
-
-
-class RuntimeCliError(click.ClickException):
-    """Base for har-runtime's one-line errors."""
-
-    exit_code = 1
+from har_runtime.bundle import BundleError
+from har_runtime.csvio import CSVFormatError
+from har_runtime.daemon.model import ModelLoadFailed
+from har_runtime.daemon.settings import KEYS, SettingsError, load_settings
+from har_runtime.daemon.sinks import SinkError
+from har_runtime.daemon.sources import SourceError
+from har_runtime.exit_codes import BadData, ExitCode, IOFailed, MappedGroup
+from har_runtime.interpreter import INTERPRETERS, InterpreterUnavailableError
+from har_runtime.replay import RecordingError
 
 
-class IOFailure(RuntimeCliError):
-    exit_code = 3
+def _load_failure(exc: ModelLoadFailed) -> ExitCode:
+    return ExitCode.NO_INTERPRETER if exc.kind == "interpreter" else ExitCode.BAD_MODEL
 
 
-class BadBundle(RuntimeCliError):
-    exit_code = 4
-
-
-class BadRecording(RuntimeCliError):
-    exit_code = 5
-
-
-class NoInterpreter(RuntimeCliError):
-    exit_code = 6
-
-
-def _load_error(exc) -> RuntimeCliError:
-    return NoInterpreter(str(exc)) if exc.kind == "interpreter" else BadBundle(str(exc))
+#: The library's errors and the exit code each one ends a command with.
+ERRORS = {ModelLoadFailed: _load_failure, InterpreterUnavailableError: ExitCode.NO_INTERPRETER,
+          BundleError: ExitCode.BAD_MODEL, CSVFormatError: ExitCode.BAD_DATA,
+          RecordingError: ExitCode.BAD_DATA, SourceError: ExitCode.IO_FAILED,
+          SinkError: ExitCode.IO_FAILED, SettingsError: ExitCode.BAD_INPUT}
 
 
 def _model_options(func):
@@ -59,58 +48,32 @@ def _model_options(func):
                         help="Model variant (default: the bundle's recommended one).")(func)
 
 
-def _smoothing_options(func):
-    """Overrides of the bundle's smoothing defaults."""
-    func = click.option("--hysteresis", type=click.IntRange(1), default=None,
-                        help="Windows a new activity must win before it is reported.")(func)
-    func = click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=None,
-                        help="Below this smoothed probability the activity is 'unknown'.")(func)
-    return click.option("--smoothing-k", type=click.IntRange(1), default=None,
-                        help="Windows averaged by the smoother.")(func)
+def _setting(name: str):
+    """A serve flag overriding settings key NAME, with the key's type, default and help."""
+    key = KEYS[name]
+    return click.option(f"--{name.replace('_', '-')}", name, type=key.metadata["kind"],
+                        default=key.default, show_default=key.default is not None,
+                        help=key.metadata["doc"])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="har-edge")
+@click.group(cls=MappedGroup, errors=ERRORS,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="har-edge", prog_name="har-runtime")
 def main() -> None:
     """On-device activity recognition from a har-export bundle (numpy + TFLite only)."""
 
 
 @main.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--source", default="stdin", show_default=True,
-              help="stdin | file:PATH | tcp:[HOST:]PORT | udp:[HOST:]PORT | "
-                   "serial:DEVICE[@BAUD]. Network sources bind 127.0.0.1 unless HOST is given.")
-@click.option("--sink", default="stdout", show_default=True, help="stdout | file:PATH (append).")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML settings file for everything else: units, smoothing, limits, "
+                   "stats interval (docs/RUNTIME.md). Flags given here override it.")
+@_setting("source")
+@_setting("sink")
 @_model_options
-@click.option("--acc-unit", type=click.Choice(sorted(ACC_UNITS)), default=_ENGINE.acc_unit,
-              show_default=True,
-              help="Unit of the incoming accelerometer values.")
-@click.option("--gyro-unit", type=click.Choice(sorted(GYRO_UNITS)), default=_ENGINE.gyro_unit,
-              show_default=True, help="Unit of the incoming gyroscope values.")
-@_smoothing_options
-@click.option("--max-devices", type=click.IntRange(1), default=_ENGINE.max_devices,
-              show_default=True,
-              help="Devices with live state at once.")
-@click.option("--device-policy", type=click.Choice(DEVICE_POLICIES),
-              default=_ENGINE.device_policy,
-              show_default=True, help="At --max-devices: drop the least recently heard device, "
-                                      "or refuse the new one's samples.")
-@click.option("--device-buffer", type=click.IntRange(1), default=_ENGINE.device_buffer,
-              show_default=True,
-              help="Samples a device accumulates before they are classified.")
-@click.option("--max-line", type=click.IntRange(16, 1 << 20), default=DEFAULT_MAX_LINE,
-              show_default=True,
-              help="Longest accepted line in bytes; longer lines are counted and skipped.")
-@click.option("--max-connections", type=click.IntRange(1, 1024),
-              default=DEFAULT_MAX_CONNECTIONS, show_default=True,
-              help="Concurrent TCP connections.")
-@click.option("--stats-interval", type=click.FloatRange(min=0.0), default=60.0,
-              show_default=True, help="Seconds between counter lines on stderr (0: only at exit).")
-@click.option("--emit", type=click.Choice(EMIT_CHOICES), default=_ENGINE.emit, show_default=True,
-              help="Write every window's prediction, or only activity changes.")
-def serve(bundle: Path, source: str, sink: str, variant, interpreter, threads, acc_unit,
-          gyro_unit, smoothing_k, min_confidence, hysteresis, max_devices, device_policy,
-          device_buffer, max_line, max_connections, stats_interval, emit) -> None:
+@_setting("emit")
+@click.pass_context
+def serve(ctx: click.Context, bundle: Path, config, **flags) -> None:
     """Classify live sensor lines from SOURCE, writing JSON events to SINK.
 
     Lines are CSV `[device,]t,ax,ay,az[,gx,gy,gz]` or JSON
@@ -118,28 +81,24 @@ def serve(bundle: Path, source: str, sink: str, variant, interpreter, threads, a
     and exit 0; SIGHUP reloads BUNDLE (a bad one keeps the old model serving).
     """
     from har_runtime.daemon.engine import Engine
-    from har_runtime.daemon.model import BundleModelLoader, ModelLoadFailed, SmoothingOverrides
+    from har_runtime.daemon.model import BundleModelLoader
     from har_runtime.daemon.server import Server
-    from har_runtime.daemon.sinks import SinkError, open_sink
-    from har_runtime.daemon.sources import SourceError, open_source
+    from har_runtime.daemon.sinks import open_sink
+    from har_runtime.daemon.sources import open_source
 
-    loader = BundleModelLoader(bundle, variant, interpreter, threads,
-                               SmoothingOverrides(smoothing_k, min_confidence, hysteresis))
-    settings = EngineSettings(acc_unit, gyro_unit, max_devices, device_policy, device_buffer, emit)
+    given = {name: value for name, value in flags.items()
+             if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
+    settings = replace(load_settings(config), **given)
+    loader = BundleModelLoader(bundle, settings.variant, settings.interpreter, settings.threads,
+                               settings.smoothing())
+    engine = Engine(loader, settings.engine())
+    out = open_sink(settings.sink)
     try:
-        engine = Engine(loader, settings)
-    except ModelLoadFailed as exc:
-        raise _load_error(exc) from None
-    try:
-        out = open_sink(sink)
-        try:
-            src = open_source(source, max_line, max_connections)
-        except SourceError:
-            out.close()
-            raise
-        Server(src, engine, out, stats_interval).run()
-    except (SourceError, SinkError) as exc:
-        raise IOFailure(str(exc)) from None
+        src = open_source(settings.source, settings.max_line, settings.max_connections)
+    except SourceError:
+        out.close()
+        raise
+    Server(src, engine, out, settings.stats_interval).run()
 
 
 #: har-train's data source kinds (har_train.data.sources; the runtime cannot import it).
@@ -161,28 +120,15 @@ def source_hint(path: str, bundle: Path) -> str:
 
 
 def _load_recordings(path: str, rate_hz: float, max_gap_s: float, bundle: Path) -> list:
-    from har_runtime.csvio import CSVFormatError, read_csv_recordings
+    from har_runtime.csvio import read_csv_recordings
 
     hint = source_hint(path, bundle)
     if hint and not Path(path).exists():
-        raise BadRecording(f"{path}: no such file or folder; replay reads CSV (docs/DATA.md)"
-                           + hint)
-    try:
-        recordings = read_csv_recordings(path, rate_hz=rate_hz, max_gap_s=max_gap_s)
-    except CSVFormatError as exc:
-        raise BadRecording(str(exc)) from None
+        raise BadData(f"{path}: no such file or folder; replay reads CSV (docs/DATA.md)" + hint)
+    recordings = read_csv_recordings(path, rate_hz=rate_hz, max_gap_s=max_gap_s)
     if not recordings:
-        raise BadRecording(f"{path}: no samples to replay")
+        raise BadData(f"{path}: no samples to replay")
     return recordings
-
-
-def _open_bundle(bundle: Path, variant, interpreter, threads):
-    from har_runtime.daemon.model import BundleModelLoader, ModelLoadFailed
-
-    try:
-        return BundleModelLoader(bundle, variant, interpreter, threads)()
-    except ModelLoadFailed as exc:
-        raise _load_error(exc) from None
 
 
 @main.command()
@@ -201,20 +147,18 @@ def replay(bundle: Path, recording: str, variant, interpreter, threads, speed, f
     --subject 2` writes one from a training data source. With labels, window-level accuracy
     against the spec's window labelling rule is printed too.
     """
-    from har_runtime.replay import RecordingError, plot_timelines, replay_recording
+    from har_runtime.daemon.model import BundleModelLoader
+    from har_runtime.replay import plot_timelines, replay_recording
 
-    model = _open_bundle(bundle, variant, interpreter, threads)
+    model = BundleModelLoader(bundle, variant, interpreter, threads)()
     recordings = _load_recordings(recording, model.spec.sample_rate_hz, model.spec.max_gap_s,
                                   bundle)
     results = []
-    try:
-        for rec in recordings:
-            res = replay_recording(rec, model.spec, model.classifier, model.smoothing,
-                                   None if fast else speed)
-            _print_replay(res)
-            results.append(res)
-    except RecordingError as exc:
-        raise BadRecording(str(exc)) from None
+    for rec in recordings:
+        res = replay_recording(rec, model.spec, model.classifier, model.smoothing,
+                               None if fast else speed)
+        _print_replay(res)
+        results.append(res)
     _print_overall(results)
     if png:
         _write_png(results, model.spec.labels, png, plot_timelines)
@@ -245,7 +189,7 @@ def _write_png(results: Sequence, labels: Sequence[str], path: str, plot) -> Non
         click.echo("note: matplotlib is not installed; no PNG written", err=True)
         return
     except OSError as exc:
-        raise IOFailure(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise IOFailed(f"cannot write {path}: {exc.strerror or exc}") from None
     click.echo(f"timeline plot: {path}")
 
 
@@ -265,20 +209,14 @@ def _write_png(results: Sequence, labels: Sequence[str], path: str, plot) -> Non
 def bench(bundle: Path, variant: str, interpreter, threads, iterations, batch, as_json) -> None:
     """Latency (p50/p99 at batch 1) and throughput of BUNDLE's variants on this machine."""
     from har_runtime.benchmark import bench_bundle, format_table
-    from har_runtime.bundle import BundleError, load_bundle
-    from har_runtime.interpreter import InterpreterUnavailableError
+    from har_runtime.bundle import load_bundle
 
-    try:
-        loaded = load_bundle(bundle)
-        names: List[str] = list(loaded.variants) if variant == "all" else [variant]
-        if variant != "all" and variant not in loaded.variants:
-            raise BundleError(f"no variant {variant!r}; it has {sorted(loaded.variants)}")
-        results = bench_bundle(loaded, names, iterations=iterations, batch=batch,
-                               num_threads=threads, interpreter=interpreter)
-    except InterpreterUnavailableError as exc:
-        raise NoInterpreter(str(exc)) from None
-    except BundleError as exc:
-        raise BadBundle(f"{bundle}: {exc}") from None
+    loaded = load_bundle(bundle)
+    names: List[str] = list(loaded.variants) if variant == "all" else [variant]
+    if variant != "all" and variant not in loaded.variants:
+        raise BundleError(f"{bundle}: no variant {variant!r}; it has {sorted(loaded.variants)}")
+    results = bench_bundle(loaded, names, iterations=iterations, batch=batch,
+                           num_threads=threads, interpreter=interpreter)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in results], indent=2))
     else:

@@ -7,8 +7,9 @@
 #
 #   --package SPEC  what pip installs the [runtime] extra of (default: har-edge from PyPI; give
 #                   "." or a wheel path to install this checkout)
-#   --args ARGS     daemon arguments written to /etc/default/har-runtime (only when that file
-#                   does not exist yet; edit it afterwards and `systemctl restart har-runtime`)
+#   --args ARGS     daemon flags written to /etc/default/har-runtime (only when that file
+#                   does not exist yet); they override /etc/har-edge/har-runtime.toml, the
+#                   settings file (a copy of scripts/har-runtime.toml, kept if it exists)
 #   --no-start      install and enable, but do not start or reload
 set -euo pipefail
 
@@ -16,7 +17,10 @@ PREFIX=/opt/har-edge
 SERVICE_USER=har
 UNIT=/etc/systemd/system/har-runtime.service
 DEFAULTS=/etc/default/har-runtime
-DEFAULT_ARGS="--source tcp:127.0.0.1:8765 --sink file:/var/log/har-edge/events.jsonl --stats-interval 60"
+SETTINGS=/etc/har-edge/har-runtime.toml
+DEFAULT_ARGS=""
+# serve flags that became keys of the settings file (docs/RUNTIME.md)
+MOVED='--(acc-unit|gyro-unit|smoothing-k|min-confidence|hysteresis|max-devices|device-policy|device-buffer|max-line|max-connections|stats-interval)'
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
 die() { echo "install_rpi.sh: $*" >&2; exit 1; }
@@ -27,12 +31,17 @@ while [ $# -gt 0 ]; do
     --package) [ $# -ge 2 ] || die "--package needs a value"; package="$2"; shift 2 ;;
     --args) [ $# -ge 2 ] || die "--args needs a value"; args="$2"; shift 2 ;;
     --no-start) start=0; shift ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) [ -z "$bundle" ] || die "only one BUNDLE_DIR"; bundle="$1"; shift ;;
   esac
 done
 [ -n "$bundle" ] || die "usage: sudo $0 BUNDLE_DIR [--package SPEC] [--args ARGS] [--no-start]"
+for given in "$args" "$(cat "$DEFAULTS" 2>/dev/null || true)"; do
+  if moved="$(grep -Eo -- "$MOVED" <<<"$given")"; then
+    die "keys of $SETTINGS now (docs/RUNTIME.md): $(echo $moved); remove them from --args/$DEFAULTS"
+  fi
+done
 [ -f "$bundle/bundle.json" ] || die "$bundle is not a bundle (no bundle.json)"
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo)"
 command -v systemctl >/dev/null || die "systemd is required"
@@ -75,6 +84,8 @@ mv -T "$PREFIX/bundle.new" "$PREFIX/bundle"
 [ -f "$HERE/../docs/RUNTIME.md" ] && install -m 644 "$HERE/../docs/RUNTIME.md" "$PREFIX/RUNTIME.md"
 
 echo "== service"
+mkdir -p "$(dirname "$SETTINGS")"
+[ -f "$SETTINGS" ] || install -m 644 "$HERE/har-runtime.toml" "$SETTINGS"
 [ -f "$DEFAULTS" ] || printf '# Arguments of har-runtime serve (see docs/RUNTIME.md)\nHAR_RUNTIME_ARGS="%s"\n' \
   "$args" > "$DEFAULTS"
 install -m 644 "$HERE/har-runtime.service" "$UNIT"
@@ -89,4 +100,4 @@ if [ "$start" -eq 1 ]; then
   sleep 2
   systemctl --no-pager --lines=5 status har-runtime.service || true
 fi
-echo "done: events in /var/log/har-edge/, logs with: journalctl -u har-runtime -f"
+echo "done: settings in $SETTINGS, events in /var/log/har-edge/, logs: journalctl -u har-runtime -f"

@@ -22,7 +22,7 @@ runtime_tests() {
     "$venv/bin/python" -m pip install -q --upgrade pip
   fi
   "$venv/bin/python" -m pip install -q --force-reinstall --no-deps build/wheel/har_edge-*.whl
-  "$venv/bin/python" -m pip install -q "$@" click pytest hypothesis
+  "$venv/bin/python" -m pip install -q "$@" click 'tomli>=1.1; python_version < "3.11"' pytest hypothesis
   if "$venv/bin/python" -c "import tensorflow" 2>/dev/null || "$venv/bin/python" -c "import keras" 2>/dev/null; then
     echo "$venv must not contain TensorFlow or Keras" >&2; exit 1
   fi

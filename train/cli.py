@@ -1,8 +1,7 @@
 """`har-train`: train, evaluate and list HAR models (thin click layer over har_train.fit).
 
-Exit codes: 0 ok, 2 bad command-line usage (unknown choice, bad number), 3 bad input (options
-that do not fit together, an existing output folder, a missing run folder), 4 data errors
-(a data source that is missing or malformed), 1 anything unexpected.
+Exit codes come from the shared table (`har_runtime.exit_codes`, docs/CONTRACTS.md); `ERRORS`
+maps the library's errors to them.
 
 Keras is imported only inside commands: the backend is fixed when Keras first loads, and
 `main` must get the chance to default KERAS_BACKEND first.
@@ -12,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -20,6 +18,7 @@ import click
 
 from har_runtime.contract.labels import TASKS
 from har_runtime.contract.spec import ACC_MODES, CHANNEL_SETS, SpecError
+from har_runtime.exit_codes import BadInput, BadModel, ExitCode, MappedGroup
 from har_train.config import TrainConfig
 from har_train.data.sources import SOURCES_HELP
 from har_train.errors import DataError
@@ -31,27 +30,10 @@ from har_train.models import MODELS
 from har_train.presets import PRESETS, make_config
 
 
-class InputProblem(click.ClickException):
-    """Options or paths the user must change (exit code 3)."""
-
-    exit_code = 3
-
-
-class DataProblem(click.ClickException):
-    """The data source cannot be used as it is (exit code 4)."""
-
-    exit_code = 4
-
-
-@contextmanager
-def _user_errors():
-    """Turn the library's one-line errors into click errors with their exit codes."""
-    try:
-        yield
-    except DataError as exc:
-        raise DataProblem(str(exc)) from None
-    except (ConfigError, ModelError, SpecError, RunExistsError) as exc:
-        raise InputProblem(str(exc)) from None
+#: The library's one-line errors and the exit code each one ends a command with.
+ERRORS = {DataError: ExitCode.BAD_DATA, ConfigError: ExitCode.BAD_INPUT,
+          ModelError: ExitCode.BAD_INPUT, SpecError: ExitCode.BAD_INPUT,
+          RunExistsError: ExitCode.BAD_INPUT}
 
 
 def _parse_subjects(ctx, param, value: Optional[str]):
@@ -66,7 +48,8 @@ def _parse_subjects(ctx, param, value: Optional[str]):
     return subjects
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=MappedGroup, errors=ERRORS, codes=[ExitCode.BAD_MODEL],
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="har-edge", prog_name="har-train")
 def cli() -> None:
     """Train human-activity-recognition models and write run folders for har-export."""
@@ -128,14 +111,13 @@ def fit_command(out: Optional[Path], overwrite: bool, kfold: Optional[int], pres
     """Train a model on the training subjects, select it on validation subjects, score it once
     on the UCI HAR test subjects, and write a run folder."""
     if options.get("distill_weight") is not None and not options.get("teacher"):
-        raise InputProblem("--distill-weight needs --teacher (the runs to distil from)")
-    with _user_errors():
-        config = make_config(preset, options)
-        out = out or _default_out(config)
-        if kfold is not None:
-            _report_kfold(cross_validate(config, kfold, out, overwrite))
-            return
-        result = train(config, out, overwrite)
+        raise BadInput("--distill-weight needs --teacher (the runs to distil from)")
+    config = make_config(preset, options)
+    out = out or _default_out(config)
+    if kfold is not None:
+        _report_kfold(cross_validate(config, kfold, out, overwrite))
+        return
+    result = train(config, out, overwrite)
     test = result.metrics["test"]
     click.echo(f"test subjects: accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
                f"({test['n']} windows)")
@@ -176,8 +158,7 @@ def ensemble_command(runs, out: Path, overwrite: bool) -> None:
     changed). Example: har-train ensemble runs/a runs/b runs/c --out runs/abc"""
     from har_train.ensemble import merge_runs
 
-    with _user_errors():
-        result = merge_runs(runs, out, overwrite)
+    result = merge_runs(runs, out, overwrite)
     test = result.metrics["test"]
     click.echo(f"{result.metrics['model']} ({result.metrics['params']:,} params); test subjects: "
                f"accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}")
@@ -194,18 +175,17 @@ def evaluate_command(run_dir: Path, side: str, as_json: bool) -> None:
     """Re-score a run's saved model on its own subjects (rebuilt from the recorded data)."""
     model_path = run_dir / "model.keras"
     if not model_path.is_file():
-        raise InputProblem(f"{run_dir} is not a run folder: model.keras is missing")
+        raise BadModel(f"{run_dir} is not a run folder: model.keras is missing")
     import keras
 
     from har_train.dataset import load_run
     from har_train.report import evaluate, format_table
 
-    with _user_errors():
-        run = load_run(run_dir)
+    run = load_run(run_dir)
     try:
         model = keras.saving.load_model(model_path, safe_mode=True)
     except (ValueError, OSError, TypeError) as exc:
-        raise InputProblem(f"{model_path}: cannot load the model ({exc})") from None
+        raise BadModel(f"{model_path}: cannot load the model ({exc})") from None
     metrics = evaluate(model, getattr(run.data, side), run.spec.labels)
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
@@ -233,8 +213,7 @@ def to_csv_command(source: str, out: Path, subjects) -> None:
     """
     from har_train.data.to_csv import write_source_csv
 
-    with _user_errors():
-        paths = write_source_csv(source, out, subjects)
+    paths = write_source_csv(source, out, subjects)
     click.echo(f"wrote {len(paths)} recording(s) to {out}")
 
 

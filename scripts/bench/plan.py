@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from har_runtime.exit_codes import ExitCode
 from scripts import REPO
 from scripts.bench.common import ONE_THREAD_ENV, RESULT_MARK
 
@@ -262,7 +263,7 @@ class Plan:
             done = subprocess.run([python, "-c", f"from {package}.cli import main; main()",
                                    *args], capture_output=True, text=True, cwd=REPO,
                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-            if done.returncode not in (0, 3):  # 3: a variant failed parity, still written
+            if done.returncode not in (0, ExitCode.PARITY_FAILED):  # failing variants are written
                 tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
                 self.runner.notes.append(f"MCU model: {package} {args[0]} failed: {tail}")
                 return None

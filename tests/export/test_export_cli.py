@@ -12,8 +12,7 @@ from click.testing import CliRunner  # noqa: E402
 
 import har_export.pipeline as pipeline  # noqa: E402
 from har_export.cli import cli  # noqa: E402
-from har_export.errors import (EXIT_CONVERSION, EXIT_INPUT, EXIT_OK, EXIT_PARITY,  # noqa: E402
-                               EXIT_USAGE)
+from har_runtime.exit_codes import ExitCode  # noqa: E402
 from har_runtime.bundle import load_bundle  # noqa: E402
 from har_train.dataset import load_run  # noqa: E402
 
@@ -41,7 +40,7 @@ def _save_run_with(tiny_run, tmp_path, model):
 
 def test_convert_writes_a_passing_bundle_the_runtime_loads(converted, tiny_run):
     result, out = converted
-    assert result.exit_code == EXIT_OK, result.output
+    assert result.exit_code == ExitCode.OK, result.output
     assert "int8" in result.output and "FAIL" not in result.output
     bundle = load_bundle(out)
     assert set(bundle.variants) == {"float32", "float16", "dynamic", "int8"}
@@ -72,7 +71,7 @@ def test_c_array_holds_the_int8_model_bytes(converted):
 def test_inspect_shows_labels_io_ops_and_parity(converted):
     _, out = converted
     result = run_cli("inspect", out)
-    assert result.exit_code == EXIT_OK, result.output
+    assert result.exit_code == ExitCode.OK, result.output
     for text in ("0=walking", "int8[Nx128x3] scale=", "CONV_2D x2", "recommended int8",
                  "agreement", "window 128 samples (2.56 s)",
                  "input norm  (x - mean) / std per channel: acc_x "):
@@ -85,7 +84,7 @@ def test_a_model_with_context_exports_and_says_so(tmp_path):
     run = make_tiny_run(tmp_path / "run", epochs=8, window=64, hop=32, context=64)
     out = tmp_path / "bundle"
     result = run_cli("convert", run / "model.keras", "--out", out)
-    assert result.exit_code == EXIT_OK, result.output
+    assert result.exit_code == ExitCode.OK, result.output
     bundle = load_bundle(out)
     assert (bundle.spec.window, bundle.spec.labelled, bundle.spec.context) == (128, 64, 64)
     assert bundle.variants["int8"].input.shape == (-1, 128, 3)
@@ -97,10 +96,10 @@ def test_a_model_with_context_exports_and_says_so(tmp_path):
 def test_verify_reruns_the_gate_and_catches_stricter_limits(converted):
     _, out = converted
     ok = run_cli("verify", out)
-    assert ok.exit_code == EXIT_OK, ok.output
+    assert ok.exit_code == ExitCode.OK, ok.output
     assert "every deployable variant passes" in ok.output
     strict = run_cli("verify", out, "--threshold", "float16.max_abs_diff=0")
-    assert strict.exit_code == EXIT_PARITY, strict.output
+    assert strict.exit_code == ExitCode.PARITY_FAILED, strict.output
     assert "float16" in strict.output and "fail the parity gate" in strict.output
 
 
@@ -113,12 +112,12 @@ def test_verify_refuses_a_tampered_bundle_or_another_model(converted, tiny_run, 
         handle.seek(100)
         handle.write(bytes([byte[0] ^ 0xFF]))
     tampered = run_cli("verify", copy)
-    assert tampered.exit_code == EXIT_INPUT and "model_float16.tflite" in tampered.output
+    assert tampered.exit_code == ExitCode.BAD_MODEL and "model_float16.tflite" in tampered.output
     from scripts.tiny_run import tiny_model
 
     other = _save_run_with(tiny_run, tmp_path, tiny_model((128, 3), 6, seed=5))
     swapped = run_cli("verify", out, "--run", other)
-    assert swapped.exit_code == EXIT_INPUT and "not the model" in swapped.output
+    assert swapped.exit_code == ExitCode.BAD_MODEL and "not the model" in swapped.output
 
 
 def test_wrongly_scaled_calibration_fails_the_int8_gate(tiny_run, tmp_path, monkeypatch):
@@ -132,7 +131,7 @@ def test_wrongly_scaled_calibration_fails_the_int8_gate(tiny_run, tmp_path, monk
     out = tmp_path / "bundle"
     result = run_cli("convert", tiny_run / "model.keras", "--out", out,
                      "--variants", "float32,int8", "--recommend", "int8")
-    assert result.exit_code == EXIT_PARITY, result.output
+    assert result.exit_code == ExitCode.PARITY_FAILED, result.output
     assert "int8" in result.output and "FAIL" in result.output
     doc = json.loads((out / "bundle.json").read_text())
     assert doc["variants"]["int8"]["deployable"] is False
@@ -147,7 +146,7 @@ def test_unconvertible_op_is_named(tiny_run, tmp_path):
     run = _save_run_with(tiny_run, tmp_path, keras.Model(inputs, outputs))
     result = run_cli("convert", run / "model.keras", "--out", tmp_path / "b",
                      "--variants", "float32")
-    assert result.exit_code == EXIT_CONVERSION, result.output
+    assert result.exit_code == ExitCode.CONVERSION_FAILED, result.output
     assert "tf.Svd" in result.output and "svd" in result.output
     assert not (tmp_path / "b").exists()
 
@@ -158,52 +157,55 @@ def test_lambda_layers_are_refused_by_safe_mode(tiny_run, tmp_path):
     outputs = keras.layers.Dense(6, activation="softmax")(keras.layers.Flatten()(x))
     run = _save_run_with(tiny_run, tmp_path, keras.Model(inputs, outputs))
     result = run_cli("convert", run / "model.keras", "--out", tmp_path / "b")
-    assert result.exit_code == EXIT_INPUT and "Lambda" in result.output
+    assert result.exit_code == ExitCode.BAD_MODEL and "Lambda" in result.output
 
 
-def test_missing_and_corrupt_models_are_input_errors(tiny_run, tmp_path):
+def test_missing_and_corrupt_models_are_model_errors(tiny_run, tmp_path):
     missing = run_cli("convert", tmp_path / "none.keras", "--out", tmp_path / "b")
-    assert missing.exit_code == EXIT_INPUT and "does not exist" in missing.output
+    assert missing.exit_code == ExitCode.BAD_MODEL and "does not exist" in missing.output
     run = shutil.copytree(tiny_run, tmp_path / "run")
     (run / "model.keras").write_bytes(b"PK\x03\x04 truncated zip")
     corrupt = run_cli("convert", run / "model.keras", "--out", tmp_path / "b")
-    assert corrupt.exit_code == EXIT_INPUT and "not a loadable Keras model" in corrupt.output
+    assert corrupt.exit_code == ExitCode.BAD_MODEL
+    assert "not a loadable Keras model" in corrupt.output
     (run / "spec.json").unlink()
     shutil.copy(tiny_run / "model.keras", run / "model.keras")
     no_spec = run_cli("convert", run / "model.keras", "--out", tmp_path / "b")
-    assert no_spec.exit_code == EXIT_INPUT and "spec.json" in no_spec.output
+    assert no_spec.exit_code == ExitCode.BAD_MODEL and "spec.json" in no_spec.output
 
 
-def test_model_that_does_not_fit_the_spec_is_an_input_error(tiny_run, tmp_path):
+def test_model_that_does_not_fit_the_spec_is_a_model_error(tiny_run, tmp_path):
     from scripts.tiny_run import tiny_model
 
     run = _save_run_with(tiny_run, tmp_path, tiny_model((64, 3), 6))
     result = run_cli("convert", run / "model.keras", "--out", tmp_path / "b")
-    assert result.exit_code == EXIT_INPUT and "(64, 3)" in result.output
+    assert result.exit_code == ExitCode.BAD_MODEL and "(64, 3)" in result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--variants", "int4"], "unknown variant"),
-    (["--threshold", "int8.min_agreement"], "bad threshold"),
-    (["--threshold", "int8.speed=1"], "bad threshold"),
-    (["--threshold", "int8.min_agreement=1.5"], "fraction in [0, 1]"),
-    (["--variants", "float32", "--c-array"], "needs the int8 variant"),
-    (["--calibration-size", "0"], "calibration-size"),
+@pytest.mark.parametrize("args, code, message", [
+    (["--variants", "int4"], ExitCode.BAD_INPUT, "unknown variant"),
+    (["--threshold", "int8.min_agreement"], ExitCode.BAD_INPUT, "bad threshold"),
+    (["--threshold", "int8.speed=1"], ExitCode.BAD_INPUT, "bad threshold"),
+    (["--threshold", "int8.min_agreement=1.5"], ExitCode.BAD_INPUT, "fraction in [0, 1]"),
+    (["--variants", "float32", "--c-array"], ExitCode.BAD_INPUT, "needs the int8 variant"),
+    (["--calibration-size", "0"], ExitCode.USAGE, "calibration-size"),
+    (["--recommend", "int4"], ExitCode.USAGE, "int4"),
 ])
-def test_bad_options_are_usage_errors(tiny_run, tmp_path, args, message):
+def test_bad_options_are_usage_or_input_errors(tiny_run, tmp_path, args, code, message):
     result = run_cli("convert", tiny_run / "model.keras", "--out", tmp_path / "b", *args)
-    assert result.exit_code == EXIT_USAGE, result.output
-    assert message in result.output
+    assert result.exit_code == code, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "b").exists()
 
 
 def test_existing_output_needs_overwrite(converted, tiny_run, tmp_path):
     out = shutil.copytree(converted[1], tmp_path / "bundle")
     refused = run_cli("convert", tiny_run / "model.keras", "--out", out, "--variants", "float32")
-    assert refused.exit_code == EXIT_USAGE and "--overwrite" in refused.output
+    assert refused.exit_code == ExitCode.BAD_INPUT and "--overwrite" in refused.output
     assert set(load_bundle(out).variants) == {"float32", "float16", "dynamic", "int8"}
     replaced = run_cli("convert", tiny_run / "model.keras", "--out", out, "--variants",
                        "float32", "--overwrite")
-    assert replaced.exit_code == EXIT_OK, replaced.output
+    assert replaced.exit_code == ExitCode.OK, replaced.output
     assert set(load_bundle(out).variants) == {"float32"}
     assert sorted(p.name for p in out.parent.iterdir()) == ["bundle"]  # no temp leftovers
 
@@ -214,5 +216,23 @@ def test_overwrite_never_replaces_a_folder_that_is_not_a_bundle(tiny_run, tmp_pa
     (precious / "keep.txt").write_text("mine")
     result = run_cli("convert", tiny_run / "model.keras", "--out", precious, "--variants",
                      "float32", "--overwrite")
-    assert result.exit_code == EXIT_USAGE and "only replaces a bundle folder" in result.output
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "only replaces a bundle folder" in result.output
     assert (precious / "keep.txt").read_text() == "mine"
+
+
+def test_help_version_and_the_exit_codes_of_the_table():
+    group = run_cli("-h")
+    assert group.exit_code == ExitCode.OK and "Exit codes" in group.output
+    for code in (ExitCode.OK, ExitCode.USAGE, ExitCode.BAD_INPUT, ExitCode.BAD_MODEL,
+                 ExitCode.CONVERSION_FAILED, ExitCode.PARITY_FAILED):
+        assert f"  {int(code)}  {code.meaning}" in group.output
+    assert ExitCode.NO_INTERPRETER.meaning not in group.output
+    version = run_cli("--version")
+    assert version.exit_code == ExitCode.OK and version.output.startswith("har-export, version")
+    convert = run_cli("convert", "--help")
+    assert "%%" not in convert.output and "6-22 % smaller" in convert.output
+    for command in ("verify", "inspect"):
+        shown = run_cli(command, "-h").output
+        assert "Exit codes" not in shown and ExitCode.CONVERSION_FAILED.meaning not in shown
+    assert f"Exits {int(ExitCode.PARITY_FAILED)} when" in run_cli("verify", "-h").output

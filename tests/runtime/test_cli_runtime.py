@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from har_runtime.bundle import load_bundle
 from har_runtime.cli import main
 from har_runtime.csvio import write_csv_recording
+from har_runtime.exit_codes import ExitCode
 from har_runtime.stream import StreamClassifier, offline_windows
 from har_train.data.synthetic import synthetic_recording
 from test_stream_mock import golden_bundle
@@ -98,8 +99,9 @@ def test_serve_file_source_to_file_sink(tmp_path, recording):
              zip(recording.times, recording.frames(spec.channels))]
     (tmp_path / "in.csv").write_text("t,ax,ay,az\n" + "\n".join(lines))
     out = tmp_path / "out.jsonl"
+    (tmp_path / "serve.toml").write_text("stats_interval = 0\n")
     result = invoke("serve", bundle_path, "--source", f"file:{tmp_path / 'in.csv'}",
-                    "--sink", f"file:{out}", "--stats-interval", 0)
+                    "--sink", f"file:{out}", "--config", tmp_path / "serve.toml")
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in out.read_text().splitlines()]
     n = len(offline_windows(spec, recording.times, recording.frames(spec.channels)).t_end)
@@ -108,29 +110,43 @@ def test_serve_file_source_to_file_sink(tmp_path, recording):
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["serve", "{missing}"], 4, "bundle.json is missing"),
-    (["bench", "{missing}"], 4, "bundle.json is missing"),
-    (["replay", "{missing}", "x.csv"], 4, "bundle.json is missing"),
-    (["serve", "{bundle}", "--variant", "nope"], 4, "no variant 'nope'"),
-    (["serve", "{bundle}", "--source", "tcp:1.2.3.4:99999"], 3, "out of range"),
-    (["serve", "{bundle}", "--sink", "s3:bucket"], 3, "unknown sink"),
-    (["serve", "{bundle}", "--interpreter", "ai_edge_litert"], 6, "ai_edge_litert"),
-    (["replay", "{bundle}", "{garbage}"], 5, "garbage.csv:1"),
-    (["replay", "{bundle}", "hapt:2"], 5, "har-train to-csv hapt runs/hapt-2 --subject 2; then"),
-    (["serve", "{bundle}", "--max-devices", "0"], 2, "--max-devices"),
+    (["serve", "{missing}"], ExitCode.BAD_MODEL, "bundle.json is missing"),
+    (["bench", "{missing}"], ExitCode.BAD_MODEL, "bundle.json is missing"),
+    (["replay", "{missing}", "x.csv"], ExitCode.BAD_MODEL, "bundle.json is missing"),
+    (["serve", "{bundle}", "--variant", "nope"], ExitCode.BAD_MODEL, "no variant 'nope'"),
+    (["bench", "{bundle}", "--variant", "nope"], ExitCode.BAD_MODEL, "no variant 'nope'"),
+    (["serve", "{bundle}", "--source", "tcp:1.2.3.4:99999"], ExitCode.IO_FAILED, "out of range"),
+    (["serve", "{bundle}", "--sink", "s3:bucket"], ExitCode.IO_FAILED, "unknown sink"),
+    (["serve", "{bundle}", "--interpreter", "ai_edge_litert"], ExitCode.NO_INTERPRETER,
+     "ai_edge_litert"),
+    (["bench", "{bundle}", "--interpreter", "ai_edge_litert"], ExitCode.NO_INTERPRETER,
+     "ai_edge_litert"),
+    (["replay", "{bundle}", "{garbage}"], ExitCode.BAD_DATA, "garbage.csv:1"),
+    (["replay", "{bundle}", "hapt:2"], ExitCode.BAD_DATA,
+     "har-train to-csv hapt runs/hapt-2 --subject 2; then"),
+    (["replay", "{bundle}", "{header}"], ExitCode.BAD_DATA, "header only"),
+    (["replay", "{bundle}", "{rec}", "--fast", "--png", "{missing}/x.png"], ExitCode.IO_FAILED,
+     "cannot write"),
+    (["serve", "{bundle}", "--threads", "0"], ExitCode.USAGE, "--threads"),
+    (["serve", "{bundle}", "--config", "{settings}"], ExitCode.BAD_INPUT, "max_devices"),
 ])
-def test_errors_are_one_line_with_distinct_exit_codes(tmp_path, args, code, message):
-    if code == 6 and _importable("ai_edge_litert"):
+def test_errors_are_one_line_with_distinct_exit_codes(tmp_path, recording, args, code, message):
+    if code == ExitCode.NO_INTERPRETER and _importable("ai_edge_litert"):
         pytest.skip("ai_edge_litert is installed here")
     needs_bundle = any("{bundle}" in a for a in args)
     bundle_path = golden_bundle() if needs_bundle else None
     (tmp_path / "garbage.csv").write_text("this is not,a recording\n1,2\n")
+    (tmp_path / "header.csv").write_text("timestamp,ax,ay,az\n")
+    (tmp_path / "serve.toml").write_text("max_devices = 0\n")
+    write_csv_recording(tmp_path / "rec.csv", recording)
     paths = {"missing": tmp_path / "nope", "bundle": bundle_path,
-             "garbage": tmp_path / "garbage.csv"}
+             "garbage": tmp_path / "garbage.csv", "header": tmp_path / "header.csv",
+             "rec": tmp_path / "rec.csv", "settings": tmp_path / "serve.toml"}
     result = invoke(*[a.format(**paths) for a in args])
     assert result.exit_code == code, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+    assert [line.startswith("Error: ") for line in result.output.splitlines()].count(True) == 1
 
 
 def test_corrupted_bundle_is_refused(tmp_path):
@@ -141,9 +157,22 @@ def test_corrupted_bundle_is_refused(tmp_path):
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
     result = invoke("bench", copy)
-    assert result.exit_code == 4 and "sha256 mismatch" in result.output
+    assert result.exit_code == ExitCode.BAD_MODEL and "sha256 mismatch" in result.output
 
 
 def _importable(name):
     import importlib.util
     return importlib.util.find_spec(name) is not None
+
+
+def test_help_lists_the_exit_codes_and_serve_help_stays_short():
+    shown = invoke("-h").output
+    for code in (ExitCode.OK, ExitCode.USAGE, ExitCode.BAD_INPUT, ExitCode.BAD_DATA,
+                 ExitCode.BAD_MODEL, ExitCode.IO_FAILED, ExitCode.NO_INTERPRETER):
+        assert f"  {int(code)}  {code.meaning}" in shown
+    assert ExitCode.PARITY_FAILED.meaning not in shown
+    assert invoke("--version").output.startswith("har-runtime, version")
+    serve = invoke("serve", "--help").output
+    flags = {word.rstrip(",") for word in serve.split() if word.startswith("--")}
+    assert flags == {"--config", "--source", "--sink", "--variant", "--interpreter", "--threads",
+                     "--emit", "--help"}

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,8 +27,10 @@ class Daemon:
     """The serve command on 127.0.0.1:<free port>, with stdout/stderr read by threads."""
 
     def __init__(self, bundle, *extra):
+        settings = Path(bundle).parent / "serve.toml"
+        settings.write_text("stats_interval = 0.2\n")
         cmd = [sys.executable, "-m", "har_runtime.cli", "serve", str(bundle), "--source",
-               "tcp:127.0.0.1:0", "--stats-interval", "0.2", *extra]
+               "tcp:127.0.0.1:0", "--config", str(settings), *extra]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.out, self.err = queue.Queue(), queue.Queue()

@@ -61,9 +61,10 @@ def test_file_daemon_start_stats_and_final_lines_have_the_documented_keys(tmp_pa
     lines = ["not,a,line"] + [f"{ti:.2f},{a:.4f},{b:.4f},{c:.4f},0,0,0"
                               for ti, (a, b, c) in zip(t, acc)]
     (tmp_path / "in.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "serve.toml").write_text("stats_interval = 0.000001\n")
     result = CliRunner().invoke(main, [
         "serve", str(golden_bundle()), "--source", f"file:{tmp_path / 'in.csv'}",
-        "--sink", f"file:{tmp_path / 'out.jsonl'}", "--stats-interval", "0.000001"])
+        "--sink", f"file:{tmp_path / 'out.jsonl'}", "--config", str(tmp_path / "serve.toml")])
     assert result.exit_code == 0, result.output
     log = [json.loads(line) for line in result.stderr.splitlines()]
     by_event = {}

@@ -1,5 +1,6 @@
 """`har-train` end to end on synthetic data: run folder, re-scoring, refusals, exit codes."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -7,6 +8,7 @@ pytest.importorskip("keras")
 
 from click.testing import CliRunner  # noqa: E402
 
+from har_runtime.exit_codes import ExitCode  # noqa: E402
 from har_train.cli import cli  # noqa: E402
 from har_train.rundir import RUN_FILES  # noqa: E402
 
@@ -70,7 +72,7 @@ def test_existing_out_dir_is_refused_without_overwrite(run):
     out, _ = run
     before = (out / "model.keras").stat().st_mtime_ns
     result = CliRunner().invoke(cli, FIT + ["--out", str(out)])
-    assert result.exit_code == 3
+    assert result.exit_code == ExitCode.BAD_INPUT
     assert "already exists" in result.output and "--overwrite" in result.output
     assert (out / "model.keras").stat().st_mtime_ns == before
 
@@ -83,26 +85,47 @@ def test_existing_out_dir_is_refused_without_overwrite(run):
 ])
 def test_bad_choices_list_the_options(option, value, names, tmp_path):
     result = CliRunner().invoke(cli, ["fit", option, value, "--out", str(tmp_path / "x")])
-    assert result.exit_code == 2
+    assert result.exit_code == ExitCode.USAGE
     for name in names:
         assert name in result.output
     assert not (tmp_path / "x").exists()
 
 
-def test_input_and_data_errors_have_distinct_exit_codes(tmp_path):
+def test_input_data_and_model_errors_have_distinct_exit_codes(tmp_path):
     bad_source = CliRunner().invoke(cli, ["fit", "--data", "nowhere", "--out", str(tmp_path / "a")])
-    assert bad_source.exit_code == 4 and "unknown data source" in bad_source.output
+    assert bad_source.exit_code == ExitCode.BAD_DATA and "unknown data source" in bad_source.output
     assert not (tmp_path / "a").exists()
     bad_val = CliRunner().invoke(cli, ["fit", "--data", "synthetic:0", "--val-subjects", "2",
                                        "--out", str(tmp_path / "b")])
-    assert bad_val.exit_code == 3 and "not training candidates" in bad_val.output
+    assert bad_val.exit_code == ExitCode.BAD_INPUT and "not training candidates" in bad_val.output
     bad_list = CliRunner().invoke(cli, ["fit", "--val-subjects", "a,b"])
-    assert bad_list.exit_code == 2 and "comma-separated" in bad_list.output
+    assert bad_list.exit_code == ExitCode.USAGE and "comma-separated" in bad_list.output
     both = CliRunner().invoke(cli, ["fit", "--kfold", "3", "--val-subjects", "1",
                                     "--out", str(tmp_path / "c")])
-    assert both.exit_code == 3 and "drop val_subjects" in both.output
+    assert both.exit_code == ExitCode.BAD_INPUT and "drop val_subjects" in both.output
     missing = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "none")])
-    assert missing.exit_code == 3 and "model.keras is missing" in missing.output
+    assert missing.exit_code == ExitCode.BAD_MODEL and "model.keras is missing" in missing.output
+
+
+def test_the_same_bad_csv_is_a_data_error_here_and_in_har_runtime(tmp_path):
+    from har_runtime.cli import main as runtime_cli
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("this is not,a recording\n1,2\n")
+    fit = CliRunner().invoke(cli, ["fit", "--data", f"csv:{bad}", "--out", str(tmp_path / "r")])
+    to_csv = CliRunner().invoke(cli, ["to-csv", f"csv:{bad}", str(tmp_path / "out")])
+    golden = Path(__file__).parents[1] / "data_golden" / "bundle"
+    replay = CliRunner().invoke(runtime_cli, ["replay", str(golden), str(bad)])
+    assert fit.exit_code == to_csv.exit_code == replay.exit_code == ExitCode.BAD_DATA
+    assert "bad.csv" in fit.output and "Traceback" not in fit.output + to_csv.output
+
+
+def test_help_lists_the_exit_codes_of_the_table():
+    shown = CliRunner().invoke(cli, ["-h"]).output
+    for code in (ExitCode.OK, ExitCode.USAGE, ExitCode.BAD_INPUT, ExitCode.BAD_DATA,
+                 ExitCode.BAD_MODEL):
+        assert f"  {int(code)}  {code.meaning}" in shown
+    assert ExitCode.PARITY_FAILED.meaning not in shown
 
 
 def test_kfold_reports_mean_and_std_over_folds(tmp_path):
@@ -138,7 +161,7 @@ def test_input_clip_is_built_into_the_model_and_recorded(tmp_path):
     model = keras.saving.load_model(out / "model.keras", safe_mode=True, compile=False)
     assert model.layers[2].name == "input_clip"
     bad = CliRunner().invoke(cli, FIT + ["--input-clip", "-1", "--out", str(tmp_path / "bad")])
-    assert bad.exit_code == 2 and "-1" in bad.output
+    assert bad.exit_code == ExitCode.USAGE and "-1" in bad.output
 
 
 def test_context_feeds_the_samples_before_each_window_and_is_recorded(tmp_path, run):
@@ -157,4 +180,4 @@ def test_context_feeds_the_samples_before_each_window_and_is_recorded(tmp_path, 
     wide = json.loads((out / "metrics.json").read_text())["windows"]
     assert all(0 < wide[side] <= plain[side] for side in plain)
     bad = CliRunner().invoke(cli, FIT + ["--context", "-1", "--out", str(tmp_path / "bad")])
-    assert bad.exit_code == 2 and "-1" in bad.output
+    assert bad.exit_code == ExitCode.USAGE and "-1" in bad.output
