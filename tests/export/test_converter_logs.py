@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from har_export.tflog import TAIL_LINES, log_tail, native_logs_captured
+from har_runtime.exit_codes import ExitCode
 
 #: Lines TensorFlow 2.18's converter writes to fd 2 from C++ on every conversion.
 NATIVE_NOISE = ("Ignored output_format", "fully_quantize: 0", "absl::InitializeLog",
@@ -88,7 +89,7 @@ def test_a_failed_conversion_shows_the_error_and_the_converter_log_tail(tiny_run
     keras.Model(inputs, keras.layers.Dense(6)(Svd(name="svd")(inputs))).save(run / "model.keras")
     result = CliRunner().invoke(cli, ["convert", str(run / "model.keras"), "--out",
                                       str(tmp_path / "b"), "--variants", "float32"])
-    assert result.exit_code == 5
+    assert result.exit_code == ExitCode.CONVERSION_FAILED
     assert "converter log (last " in result.stderr
     assert "'tf.Svd' op is neither a custom op nor a flex op" in result.stderr
     assert result.stderr.rstrip().splitlines()[-1].startswith("Error: float32: the model uses")

@@ -13,6 +13,7 @@ from click.testing import CliRunner  # noqa: E402
 from har_export.cli import cli as export_cli  # noqa: E402
 from har_runtime.cli import main as runtime_cli  # noqa: E402
 from har_runtime.cli import source_hint  # noqa: E402
+from har_runtime.exit_codes import ExitCode  # noqa: E402
 from har_train.cli import cli as train_cli  # noqa: E402
 
 pytestmark = pytest.mark.tf
@@ -77,7 +78,7 @@ def test_replay_of_a_training_source_suggests_commands_that_replay_it(tmp_path, 
         pytest.skip("golden bundle missing (scripts/make_golden_bundle.py)")
     monkeypatch.chdir(tmp_path)  # the hint writes to a relative runs/ folder
     refused = CliRunner().invoke(runtime_cli, ["replay", str(GOLDEN_BUNDLE), "synthetic:0"])
-    assert refused.exit_code == 5 and len(refused.output.strip().splitlines()) == 1
+    assert refused.exit_code == ExitCode.BAD_DATA and len(refused.output.strip().splitlines()) == 1
     commands = hints(refused.output)
     assert [c[:2] for c in commands] == [["har-train", "to-csv"], ["har-runtime", "replay"]]
     written = run_hint(commands[0])
