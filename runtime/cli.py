@@ -12,12 +12,14 @@ from typing import List, Sequence
 import click
 
 from har_runtime.contract.units import ACC_UNITS, GYRO_UNITS
+from har_runtime.daemon.checks import TIME_UNITS
 from har_runtime.daemon.engine import DEVICE_POLICIES, EMIT_CHOICES, EngineSettings
 from har_runtime.daemon.lines import DEFAULT_MAX_LINE
-from har_runtime.daemon.sources import DEFAULT_MAX_CONNECTIONS
+from har_runtime.daemon.sources import TcpOptions
 from har_runtime.interpreter import INTERPRETERS
 
 _ENGINE = EngineSettings()
+_TCP = TcpOptions()
 
 
 class RuntimeCliError(click.ClickException):
@@ -85,6 +87,8 @@ def main() -> None:
               help="Unit of the incoming accelerometer values.")
 @click.option("--gyro-unit", type=click.Choice(sorted(GYRO_UNITS)), default=_ENGINE.gyro_unit,
               show_default=True, help="Unit of the incoming gyroscope values.")
+@click.option("--time-unit", type=click.Choice(list(TIME_UNITS)), default=_ENGINE.time_unit,
+              show_default=True, help="Unit of the incoming timestamps (phones: ms).")
 @_smoothing_options
 @click.option("--max-devices", type=click.IntRange(1), default=_ENGINE.max_devices,
               show_default=True,
@@ -100,15 +104,20 @@ def main() -> None:
               show_default=True,
               help="Longest accepted line in bytes; longer lines are counted and skipped.")
 @click.option("--max-connections", type=click.IntRange(1, 1024),
-              default=DEFAULT_MAX_CONNECTIONS, show_default=True,
+              default=_TCP.max_connections, show_default=True,
               help="Concurrent TCP connections.")
+@click.option("--max-per-address", type=click.IntRange(1, 1024), default=_TCP.max_per_address,
+              show_default=True, help="Concurrent TCP connections from one peer address.")
+@click.option("--idle-timeout", type=click.FloatRange(min=0.0), default=_TCP.idle_timeout_s,
+              show_default=True, help="Seconds a silent TCP connection is kept (0: forever).")
 @click.option("--stats-interval", type=click.FloatRange(min=0.0), default=60.0,
               show_default=True, help="Seconds between counter lines on stderr (0: only at exit).")
 @click.option("--emit", type=click.Choice(EMIT_CHOICES), default=_ENGINE.emit, show_default=True,
               help="Write every window's prediction, or only activity changes.")
 def serve(bundle: Path, source: str, sink: str, variant, interpreter, threads, acc_unit,
-          gyro_unit, smoothing_k, min_confidence, hysteresis, max_devices, device_policy,
-          device_buffer, max_line, max_connections, stats_interval, emit) -> None:
+          gyro_unit, time_unit, smoothing_k, min_confidence, hysteresis, max_devices, device_policy,
+          device_buffer, max_line, max_connections, max_per_address, idle_timeout,
+          stats_interval, emit) -> None:
     """Classify live sensor lines from SOURCE, writing JSON events to SINK.
 
     Lines are CSV `[device,]t,ax,ay,az[,gx,gy,gz]` or JSON
@@ -123,7 +132,8 @@ def serve(bundle: Path, source: str, sink: str, variant, interpreter, threads, a
 
     loader = BundleModelLoader(bundle, variant, interpreter, threads,
                                SmoothingOverrides(smoothing_k, min_confidence, hysteresis))
-    settings = EngineSettings(acc_unit, gyro_unit, max_devices, device_policy, device_buffer, emit)
+    settings = EngineSettings(acc_unit, gyro_unit, max_devices, device_policy, device_buffer, emit,
+                              time_unit)
     try:
         engine = Engine(loader, settings)
     except ModelLoadFailed as exc:
@@ -131,7 +141,8 @@ def serve(bundle: Path, source: str, sink: str, variant, interpreter, threads, a
     try:
         out = open_sink(sink)
         try:
-            src = open_source(source, max_line, max_connections)
+            src = open_source(source, max_line,
+                              TcpOptions(max_connections, max_per_address, idle_timeout))
         except SourceError:
             out.close()
             raise
