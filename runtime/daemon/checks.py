@@ -7,6 +7,7 @@ are mostly rejected, or far too dense, the stats carry a hint that the unit is w
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import numpy as np
@@ -51,6 +52,11 @@ def implausible_rows(values: np.ndarray, limits: np.ndarray) -> Optional[np.ndar
         return None
     rows = ((np.abs(values) > limits) & np.isfinite(values)).any(axis=1)
     return rows if rows.any() else None
+
+
+def beyond_limits(values: Sequence[float], limits: Sequence[float]) -> bool:
+    """Whether one sample has a finite value beyond its limit (`implausible_rows` for one)."""
+    return any(limit < abs(v) < math.inf for v, limit in zip(values, limits))
 
 
 def timestamp_trouble(c: StreamCounters) -> Optional[str]:

@@ -10,14 +10,14 @@ when it is evicted, at a reload, and when the connection it is the default devic
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from har_runtime.contract.results import Prediction
-from har_runtime.daemon.checks import (TIME_UNITS, implausible_rows, plausible_limits,
-                                       time_unit_hint, timestamp_trouble)
+from har_runtime.daemon.checks import (TIME_UNITS, beyond_limits, implausible_rows,
+                                       plausible_limits, time_unit_hint, timestamp_trouble)
 from har_runtime.daemon.lines import LineError, LineParser, SampleBlock
 from har_runtime.daemon.model import Model, ModelLoader, ModelLoadFailed
 from har_runtime.daemon.sources import Received
@@ -120,6 +120,7 @@ class Engine:
         n = block.t.size
         self.counters.lines += n
         self.counters.samples += n
+        block = self._admit(block)
         times, values, plan = _push_plan(block, rx.origin, self.settings.device_buffer)
         events: List[Event] = []
         staged: List[Staged] = []
@@ -144,9 +145,12 @@ class Engine:
                 self.counters.skipped += 1
                 continue
             self.counters.samples += 1
+            if beyond_limits(sample.values, self._limit_list):
+                self.counters.implausible += 1
+                continue
             device = sample.device or rx.origin
             times, values = pending.setdefault(device, ([], []))
-            times.append(sample.t)
+            times.append(sample.t / self._per_second)  # as `_admit` divides a block's times
             values.append(sample.values)
             if len(times) >= self.settings.device_buffer:
                 del pending[device]
@@ -156,26 +160,29 @@ class Engine:
         events.extend(self._finish(staged))
         return events
 
-    def _stage(self, device: str, times, values, arrival: float,
-               staged: List[Staged]) -> List[Event]:
-        """Stage one push of `device` onto `staged` (its plausible samples, times in seconds);
-        return the events of the pushes that had to be finished first (those staged before a
-        push that evicts a device)."""
-        t, x = np.asarray(times, dtype=np.float64), np.asarray(values, dtype=np.float64)
-        bad = implausible_rows(x, self._limits)
+    def _admit(self, block: SampleBlock) -> SampleBlock:
+        """The block without its implausible samples (counted), timestamps in seconds; what
+        the line path does sample by sample (a division rounds once, so both agree exactly)."""
+        bad = implausible_rows(block.values, self._limits)
         if bad is not None:
             self.counters.implausible += int(np.count_nonzero(bad))
-            t, x = t[~bad], x[~bad]
-            if not t.size:
-                return []
+            keep = ~bad
+            index = None if block.device_index is None else block.device_index[keep]
+            block = SampleBlock(block.devices, index, block.t[keep], block.values[keep])
         if self._per_second != 1.0:
-            t = t / self._per_second  # a division rounds once: integer ms give the exact s
+            block = replace(block, t=block.t / self._per_second)
+        return block
+
+    def _stage(self, device: str, times, values, arrival: float,
+               staged: List[Staged]) -> List[Event]:
+        """Stage one push of `device` onto `staged`; return the events of the pushes that had to
+        be finished first (those staged before a push that evicts a device)."""
         out = self._finish(staged) if self._evicts(device) else []
         stream = self._stream_for(device)
         if stream is None:
-            self.counters.refused_samples += t.size
+            self.counters.refused_samples += len(times)
         else:
-            staged.append((stream, stream.stage(t, x, arrival)))
+            staged.append((stream, stream.stage(np.asarray(times), np.asarray(values), arrival)))
         return out
 
     def _evicts(self, device: str) -> bool:
@@ -252,6 +259,7 @@ class Engine:
         self._parser = LineParser(model.spec.channels)
         self._limits = plausible_limits(model.spec.channels, self.settings.acc_unit,
                                         self.settings.gyro_unit)
+        self._limit_list = self._limits.tolist()
 
     def reload(self) -> Tuple[bool, str]:
         """Load the model again; on failure keep serving the old one. Returns (ok, message).

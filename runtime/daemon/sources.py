@@ -217,11 +217,6 @@ class TcpSource(Source):
         """The bound (host, port); useful after binding port 0."""
         return self._sock.getsockname()[:2]
 
-    @property
-    def open_connections(self) -> int:
-        """Connections open now."""
-        return len(self._conns)
-
     def describe(self) -> Dict[str, Any]:
         return {"source": "tcp", "host": self.address[0], "port": self.address[1]}
 
