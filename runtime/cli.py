@@ -72,6 +72,7 @@ def main() -> None:
 @_setting("sink")
 @_model_options
 @_setting("emit")
+@_setting("time_unit")
 @click.pass_context
 def serve(ctx: click.Context, bundle: Path, config, **flags) -> None:
     """Classify live sensor lines from SOURCE, writing JSON events to SINK.
@@ -94,7 +95,7 @@ def serve(ctx: click.Context, bundle: Path, config, **flags) -> None:
     engine = Engine(loader, settings.engine())
     out = open_sink(settings.sink)
     try:
-        src = open_source(settings.source, settings.max_line, settings.max_connections)
+        src = open_source(settings.source, settings.max_line, settings.tcp())
     except SourceError:
         out.close()
         raise

@@ -2,18 +2,22 @@
 
 Accounting over the daemon's life (checked by the tests, listed in docs/RUNTIME.md):
   lines   == samples + malformed + skipped
-  samples == samples_in + refused_samples            (samples handed to a device or refused)
-plus every StreamClassifier identity summed over live and retired devices.
+  samples == samples_in + refused_samples + implausible   (handed to a device, refused, or
+                                                            beyond any sensor's range)
+plus every StreamClassifier identity summed over live and retired devices. A device is retired
+when it is evicted, at a reload, and when the connection it is the default device of ends.
 """
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from har_runtime.contract.results import Prediction
+from har_runtime.daemon.checks import (TIME_UNITS, beyond_limits, implausible_rows,
+                                       plausible_limits, time_unit_hint, timestamp_trouble)
 from har_runtime.daemon.lines import LineError, LineParser, SampleBlock
 from har_runtime.daemon.model import Model, ModelLoader, ModelLoadFailed
 from har_runtime.daemon.sources import Received
@@ -21,7 +25,7 @@ from har_runtime.stream import Event, StagedWindows, StreamClassifier, StreamCou
 
 DEVICE_POLICIES = ("evict", "refuse")
 EMIT_CHOICES = ("all", "changes")
-#: Recent prediction latencies kept for the p50/p99 in the stats line.
+#: Most prediction latencies kept for the p50/p99 of one stats interval (the latest ones).
 LATENCY_WINDOW = 2048
 #: A device's push, resampled and windowed, waiting for its windows' probabilities.
 Staged = Tuple[StreamClassifier, StagedWindows]
@@ -34,6 +38,7 @@ class EngineSettings:
     `max_devices` bounds the per-device state; when a new device arrives at the bound, "evict"
     drops the least recently heard device and "refuse" drops the newcomer's samples.
     `device_buffer` is the most samples a device accumulates before they are classified.
+    `time_unit` is the unit of the senders' timestamps (a key of `checks.TIME_UNITS`).
     """
 
     acc_unit: str = "g"
@@ -42,6 +47,7 @@ class EngineSettings:
     device_policy: str = "evict"
     device_buffer: int = 256
     emit: str = "all"
+    time_unit: str = "s"
 
     def __post_init__(self) -> None:
         if self.max_devices < 1 or self.device_buffer < 1:
@@ -50,6 +56,8 @@ class EngineSettings:
             raise ValueError(f"device_policy must be one of {list(DEVICE_POLICIES)}")
         if self.emit not in EMIT_CHOICES:
             raise ValueError(f"emit must be one of {list(EMIT_CHOICES)}")
+        if self.time_unit not in TIME_UNITS:
+            raise ValueError(f"time_unit must be one of {list(TIME_UNITS)}")
 
 
 @dataclass
@@ -61,8 +69,12 @@ class EngineCounters:
     malformed: int = 0
     skipped: int = 0
     refused_samples: int = 0
+    #: Samples with a value beyond `checks.PLAUSIBLE_LIMITS`, skipped before any device.
+    implausible: int = 0
     devices_seen: int = 0
     evicted: int = 0
+    #: Connection default devices retired because their connection ended.
+    ended_devices: int = 0
     changes: int = 0
     reloads: int = 0
     reload_failures: int = 0
@@ -78,10 +90,12 @@ class Engine:
     def __init__(self, loader: ModelLoader, settings: EngineSettings = EngineSettings()):
         self.settings = settings
         self._loader = loader
-        self.model: Model = loader()
-        self._parser = LineParser(self.model.spec.channels)
+        self._per_second = TIME_UNITS[settings.time_unit]
+        self._serve(loader())
         self._devices: "OrderedDict[str, StreamClassifier]" = OrderedDict()
         self._retired = StreamCounters()
+        #: (device, why) of devices retired with suspicious timestamps since the last interval.
+        self._troubled: List[Tuple[str, str]] = []
         self._latencies: Deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.counters = EngineCounters()
         self.last_malformed: Optional[str] = None
@@ -94,12 +108,19 @@ class Engine:
         Both make the same pushes in the same order, classify the windows of all of them in
         one interpreter call (`_finish`), and so give the same events and counters.
         """
+        events = self._feed_batch(rx)
+        if rx.closed:
+            self._end(rx.origin)
+        return events
+
+    def _feed_batch(self, rx: Received) -> List[Event]:
         block = self._parser.parse_block(rx.lines)
         if block is None:
             return self._feed_lines(rx)
         n = block.t.size
         self.counters.lines += n
         self.counters.samples += n
+        block = self._admit(block)
         times, values, plan = _push_plan(block, rx.origin, self.settings.device_buffer)
         events: List[Event] = []
         staged: List[Staged] = []
@@ -124,9 +145,12 @@ class Engine:
                 self.counters.skipped += 1
                 continue
             self.counters.samples += 1
+            if beyond_limits(sample.values, self._limit_list):
+                self.counters.implausible += 1
+                continue
             device = sample.device or rx.origin
             times, values = pending.setdefault(device, ([], []))
-            times.append(sample.t)
+            times.append(sample.t / self._per_second)  # as `_admit` divides a block's times
             values.append(sample.values)
             if len(times) >= self.settings.device_buffer:
                 del pending[device]
@@ -135,6 +159,19 @@ class Engine:
             events.extend(self._stage(device, times, values, rx.arrival, staged))
         events.extend(self._finish(staged))
         return events
+
+    def _admit(self, block: SampleBlock) -> SampleBlock:
+        """The block without its implausible samples (counted), timestamps in seconds; what
+        the line path does sample by sample (a division rounds once, so both agree exactly)."""
+        bad = implausible_rows(block.values, self._limits)
+        if bad is not None:
+            self.counters.implausible += int(np.count_nonzero(bad))
+            keep = ~bad
+            index = None if block.device_index is None else block.device_index[keep]
+            block = SampleBlock(block.devices, index, block.t[keep], block.values[keep])
+        if self._per_second != 1.0:
+            block = replace(block, t=block.t / self._per_second)
+        return block
 
     def _stage(self, device: str, times, values, arrival: float,
                staged: List[Staged]) -> List[Event]:
@@ -200,12 +237,30 @@ class Engine:
         self.counters.devices_seen += 1
         return stream
 
+    def _end(self, origin: str) -> None:
+        """The connection `origin` ended: its default device can never hear from it again."""
+        stream = self._devices.pop(origin, None)
+        if stream is not None:
+            self._retire(stream)
+            self.counters.ended_devices += 1
+
     def _retire(self, stream: StreamClassifier) -> None:
+        why = timestamp_trouble(stream.counters)
+        if why:  # the hint must outlive a short connection
+            self._troubled.append((stream.device, why))
         stream.reset()  # moves its buffered frames to `discarded`
         for name, value in stream.counters.to_dict().items():
             setattr(self._retired, name, getattr(self._retired, name) + value)
 
     # -- model swap ---------------------------------------------------------------------------
+    def _serve(self, model: Model) -> None:
+        """Serve `model`: its channels decide the line layout and the plausibility limits."""
+        self.model = model
+        self._parser = LineParser(model.spec.channels)
+        self._limits = plausible_limits(model.spec.channels, self.settings.acc_unit,
+                                        self.settings.gyro_unit)
+        self._limit_list = self._limits.tolist()
+
     def reload(self) -> Tuple[bool, str]:
         """Load the model again; on failure keep serving the old one. Returns (ok, message).
 
@@ -219,8 +274,7 @@ class Engine:
         for stream in self._devices.values():
             self._retire(stream)
         self._devices.clear()
-        self.model = model
-        self._parser = LineParser(model.spec.channels)
+        self._serve(model)
         self.counters.reloads += 1
         return True, model.description
 
@@ -233,19 +287,39 @@ class Engine:
                 setattr(total, name, getattr(total, name) + value)
         return total
 
-    def snapshot(self, per_device: bool = False) -> Dict[str, Any]:
-        """All counters as one flat dict (plus `per_device` detail when asked)."""
+    def snapshot(self, per_device: bool = False, new_interval: bool = False) -> Dict[str, Any]:
+        """All counters as one flat dict (plus `per_device` detail when asked).
+
+        The latency percentiles cover the predictions since the last `new_interval` snapshot
+        (at most the latest LATENCY_WINDOW, `latency_n` of them); `new_interval` starts the next.
+        So does the hint: it names live devices and those retired within the interval.
+        """
         out: Dict[str, Any] = {**self.counters.to_dict(), **self.stream_totals().to_dict(),
-                               "devices": len(self._devices), "model": self.model.description}
+                               "devices": len(self._devices), "model": self.model.description,
+                               "latency_n": len(self._latencies)}
         if self._latencies:
             lat = np.asarray(self._latencies)
             out["latency_p50_ms"] = round(float(np.percentile(lat, 50)) * 1e3, 3)
             out["latency_p99_ms"] = round(float(np.percentile(lat, 99)) * 1e3, 3)
         if self.last_malformed:
             out["last_malformed"] = self.last_malformed
+        hint = self.hint()
+        if hint:
+            out["hint"] = hint
+        if new_interval:
+            self._latencies.clear()
+            self._troubled.clear()
         if per_device:
             out["per_device"] = {d: s.counters.to_dict() for d, s in self._devices.items()}
         return out
+
+    def hint(self) -> Optional[str]:
+        """A hint when devices' timestamps look like the wrong `time_unit`, else None."""
+        live = ((d, timestamp_trouble(s.counters)) for d, s in self._devices.items())
+        troubled = self._troubled + [(d, why) for d, why in live if why]
+        if not troubled:
+            return None
+        return time_unit_hint([d for d, _ in troubled], troubled[0][1], self.settings.time_unit)
 
     def device_ids(self) -> List[str]:
         """Live device ids, least recently heard first."""

@@ -10,6 +10,8 @@ JSON  ``{"t": 12.34, "acc": [ax, ay, az], "gyro": [gx, gy, gz], "device": "id"}`
 
 Blank lines, ``#`` comments and CSV header lines (first field ``t``, ``timestamp`` or
 ``device``) are skipped. A device id is 1-64 characters of ``A-Z a-z 0-9 _ . : @ / -``.
+A CSV number is an ASCII decimal with an optional exponent, or ``nan`` / ``inf`` / ``infinity``
+(any case, optional sign); float() would also take underscores and non-ASCII digits.
 
 `LineParser.parse_block` turns a whole block of clean CSV lines into arrays at once (the
 daemon's fast path); it declines any block it cannot parse exactly as `parse` would, line by line.
@@ -39,6 +41,11 @@ _DECIMAL_CHARS = 15
 _POWERS_OF_TEN = 10.0 ** np.arange(_DECIMAL_CHARS)
 #: Characters of an offending line quoted in error messages.
 _QUOTE = 40
+#: The CSV number syntax (module docstring). Each digit run can match only one way, so a
+#: failing match costs linear time, however long the block.
+_NUMBER = r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:nan|inf|infinity))"
+_NUMBER_FIELD = re.compile(_NUMBER, re.ASCII)  # without it, (?i) matches "ınf" too
+_NUMBER_LIST = re.compile(f"{_NUMBER}(?:,{_NUMBER})*".encode())
 
 
 class LineError(ValueError):
@@ -108,6 +115,15 @@ class LineSplitter:
         self._buf.clear()
         self._skipping = False
         return lines
+
+    def discard(self) -> bool:
+        """End of a stream that may have been cut off: drop the unterminated last line.
+        Returns whether there was one (bytes of a line already dropped as overlong do not
+        count)."""
+        dropped = bool(self._buf) and not self._skipping
+        self._buf.clear()
+        self._skipping = False
+        return dropped
 
     def _end_line(self, piece: bytes, lines: List[bytes]) -> None:
         if self._skipping:
@@ -201,14 +217,14 @@ def _device_index(ids: List[bytes]) -> Tuple[Optional[Tuple[str, ...]], Optional
 
 def _numbers(text: bytes, count: int) -> Optional[np.ndarray]:
     """The `count` comma-separated numbers of `text` as float64, each exactly what Python's
-    float() makes of it; None when a field is not a number."""
+    float() makes of it; None when a field is not a number of the CSV syntax."""
     numbers = _decimals(text, count)
     if numbers is not None:
         return numbers
-    try:  # exponents, nan/inf, underscores: bytes -> float64 goes through Python's float()
-        return np.array(text.split(b","), dtype="S").astype(np.float64)
-    except ValueError:
+    if not _NUMBER_LIST.fullmatch(text):
         return None
+    # Exponents, nan/inf: bytes -> float64 goes through Python's float().
+    return np.array(text.split(b","), dtype="S").astype(np.float64)
 
 
 def _decimals(text: bytes, count: int) -> Optional[np.ndarray]:
@@ -312,10 +328,9 @@ def _parse_csv(fields: List[str], text: str):
     elif len(fields) not in (4, 7):
         raise LineError(f"CSV line {_quote(text)} has {len(fields)} fields; expected "
                         "t,ax,ay,az[,gx,gy,gz] with an optional leading device id")
-    try:
-        numbers = tuple(float(f) for f in fields)
-    except ValueError:
-        raise LineError(f"CSV line {_quote(text)} has a field that is not a number") from None
+    if not all(_NUMBER_FIELD.fullmatch(f) for f in fields):
+        raise LineError(f"CSV line {_quote(text)} has a field that is not a number")
+    numbers = tuple(float(f) for f in fields)
     return device, numbers[0], numbers[1:4], (numbers[4:7] if len(numbers) == 7 else None)
 
 

@@ -4,15 +4,19 @@ Single-threaded on purpose: one loop owns every piece of state, so signals only 
 SIGTERM/SIGINT stop after one last non-blocking read (drain) and log the final counters;
 SIGHUP reloads the model (a bad bundle keeps the old one serving) and re-opens a file sink.
 Log lines on stderr are JSON objects with an "event" key: start, stats, reload,
-reload_failed, error, final.
+reload_failed, connection_refused, idle_closed, warning, final. Python warnings raised while
+serving (numpy's overflow warnings, say) become `warning` lines, so the log stays one JSON
+object per line.
 """
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
 import time
+import warnings
 from typing import IO, Any, Dict, Optional
 
 from har_runtime.daemon.engine import Engine
@@ -51,6 +55,16 @@ class Server:
     def run(self) -> int:
         """Serve until done; returns the process exit status (0 after a clean stop or EOF)."""
         previous = self._install_signals()
+        try:
+            with warnings.catch_warnings():
+                warnings.showwarning = self._log_warning
+                self._serve()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return 0
+
+    def _serve(self) -> None:
         self.log("start", **self.source.describe(), model=self.engine.model.description)
         next_stats = time.monotonic() + self.stats_interval
         try:
@@ -67,12 +81,17 @@ class Server:
             self.log("final", **self._counters(per_device=True))
             self.source.close()
             self.sink.close()
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-        return 0
+
+    def _log_warning(self, message, category, filename, lineno, file=None, line=None) -> None:
+        """`warnings.showwarning` while serving: one `warning` log line instead of raw text."""
+        self.log("warning", category=category.__name__, message=str(message),
+                 where=f"{os.path.basename(filename)}:{lineno}")
 
     def _pump(self, timeout: float) -> None:
-        for rx in self.source.poll(timeout):
+        received = self.source.poll(timeout)
+        for notice in self.source.take_notices():
+            self.log(**notice)
+        for rx in received:
             self.sink.write(self.engine.feed(rx))
 
     def _do_reload(self) -> None:
@@ -85,8 +104,10 @@ class Server:
         self.sink.reopen()
 
     def _counters(self, per_device: bool = False) -> dict:
+        """Every counter; each call starts a new latency interval."""
         return {"uptime_s": round(time.monotonic() - self._started, 3),
-                **self.source.counters.to_dict(), **self.engine.snapshot(per_device)}
+                **self.source.counters.to_dict(),
+                **self.engine.snapshot(per_device, new_interval=True)}
 
     def _install_signals(self) -> Dict[int, Any]:
         """Route signals to the flags; return the handlers they replace."""

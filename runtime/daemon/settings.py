@@ -20,7 +20,8 @@ from har_runtime.contract.units import ACC_UNITS, GYRO_UNITS
 from har_runtime.daemon.engine import DEVICE_POLICIES, EMIT_CHOICES, EngineSettings
 from har_runtime.daemon.lines import DEFAULT_MAX_LINE
 from har_runtime.daemon.model import SmoothingOverrides
-from har_runtime.daemon.sources import DEFAULT_MAX_CONNECTIONS
+from har_runtime.daemon.checks import TIME_UNITS
+from har_runtime.daemon.sources import TcpOptions
 from har_runtime.interpreter import INTERPRETERS
 
 if sys.version_info >= (3, 11):
@@ -29,6 +30,7 @@ else:  # the same parser, published as tomli before it joined the standard libra
     import tomli as tomllib
 
 _ENGINE = EngineSettings()
+_TCP = TcpOptions()
 DEFAULT_STATS_INTERVAL = 60.0
 
 
@@ -76,14 +78,24 @@ class ServeSettings:
                               "Samples a device accumulates before they are classified.")
     max_line: int = _key(DEFAULT_MAX_LINE, click.IntRange(16, 1 << 20),
                          "Longest accepted line in bytes; longer lines are counted and skipped.")
-    max_connections: int = _key(DEFAULT_MAX_CONNECTIONS, click.IntRange(1, 1024),
+    time_unit: str = _key(_ENGINE.time_unit, click.Choice(list(TIME_UNITS)),
+                          "Unit of the incoming timestamps (phones send Unix milliseconds: ms).")
+    max_connections: int = _key(_TCP.max_connections, click.IntRange(1, 1024),
                                 "Concurrent TCP connections.")
+    max_per_address: int = _key(_TCP.max_per_address, click.IntRange(1, 1024),
+                                "Concurrent TCP connections from one peer address.")
+    idle_timeout_s: float = _key(_TCP.idle_timeout_s, click.FloatRange(min=0.0),
+                                 "Seconds a silent TCP connection is kept (0: forever).")
     stats_interval: float = _key(DEFAULT_STATS_INTERVAL, click.FloatRange(min=0.0),
                                  "Seconds between counter lines on stderr (0: only at exit).")
 
     def engine(self) -> EngineSettings:
         """The engine's share of the settings (the fields EngineSettings names)."""
         return EngineSettings(**{f.name: getattr(self, f.name) for f in fields(EngineSettings)})
+
+    def tcp(self) -> TcpOptions:
+        """The TCP source's share of the settings."""
+        return TcpOptions(self.max_connections, self.max_per_address, self.idle_timeout_s)
 
     def smoothing(self) -> SmoothingOverrides:
         """Replacements for the bundle's smoothing defaults (None keeps the bundle's)."""

@@ -2,7 +2,8 @@
 
 Every source turns bytes into bounded lines (`LineSplitter`) and hands them out in `Received`
 batches from `poll(timeout)`. `Received.origin` names the connection; it becomes the device id
-of lines that carry none. Network sources bind 127.0.0.1 unless told otherwise.
+of lines that carry none. Network sources bind 127.0.0.1 unless told otherwise. What a source
+wants logged (a refused or idle connection) waits in `take_notices()`.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, fields
-from typing import IO, Any, Deque, Dict, Iterable, List, Optional, Tuple
+from typing import IO, Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple
 
 from har_runtime.daemon.lines import DEFAULT_MAX_LINE, LineSplitter
 
@@ -23,6 +24,10 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_BAUD = 115200
 DEFAULT_MAX_CONNECTIONS = 16
+#: Half the connections: one address alone cannot take every slot.
+DEFAULT_MAX_PER_ADDRESS = 8
+#: A sensor streaming at any useful rate is never silent this long; a silent peer only holds a slot.
+DEFAULT_IDLE_TIMEOUT_S = 60.0
 #: Bytes read per system call; together with max_line it bounds one poll's memory.
 READ_SIZE = 65536
 #: Datagrams read per UDP poll, so one busy sender cannot starve the loop.
@@ -35,11 +40,31 @@ class SourceError(Exception):
 
 @dataclass(frozen=True)
 class Received:
-    """Lines read in one go from one connection, with the `time.perf_counter()` of arrival."""
+    """Lines read in one go from one connection, with the `time.perf_counter()` of arrival.
+
+    `closed` says the connection has ended: nothing will ever arrive from `origin` again.
+    """
 
     lines: List[bytes]
     origin: str
     arrival: float
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class TcpOptions:
+    """Limits of the TCP source: connections at once, of them from one peer address, and the
+    seconds a connection may stay silent before it is closed (0: never)."""
+
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_per_address: int = DEFAULT_MAX_PER_ADDRESS
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1 or self.max_per_address < 1:
+            raise ValueError("max_connections and max_per_address must be >= 1")
+        if not self.idle_timeout_s >= 0:
+            raise ValueError("idle_timeout_s must be >= 0 (0: no idle timeout)")
 
 
 @dataclass
@@ -49,8 +74,12 @@ class SourceCounters:
     bytes: int = 0
     lines: int = 0
     overlong: int = 0
+    #: Unterminated last lines of connections that ended (cut off, never parsed).
+    truncated: int = 0
     connections: int = 0
     refused_connections: int = 0
+    refused_per_address: int = 0
+    idle_closed: int = 0
     datagrams: int = 0
 
     def to_dict(self) -> Dict[str, int]:
@@ -65,6 +94,7 @@ class Source(ABC):
         self.max_line = max_line
         self.counters = SourceCounters()
         self.finished = False
+        self._notices: List[Dict[str, Any]] = []
 
     @abstractmethod
     def poll(self, timeout: float) -> List[Received]:
@@ -76,6 +106,11 @@ class Source(ABC):
 
     def close(self) -> None:
         """Release sockets and files."""
+
+    def take_notices(self) -> List[Dict[str, Any]]:
+        """Log entries (each with an "event" key) gathered since the last call."""
+        notices, self._notices = self._notices, []
+        return notices
 
     def _lines(self, splitter: LineSplitter, data: bytes, origin: str,
                at_end: bool = False) -> Optional[Received]:
@@ -151,18 +186,31 @@ def _bind(kind: int, host: str, port: int) -> socket.socket:
     return sock
 
 
-class TcpSource(Source):
-    """A TCP server; each connection is its own line stream (origin ``tcp:PEER_HOST``)."""
+@dataclass
+class _Connection:
+    origin: str
+    host: str
+    splitter: LineSplitter
+    last_rx: float
 
-    def __init__(self, host: str, port: int, max_line: int,
-                 max_connections: int = DEFAULT_MAX_CONNECTIONS):
+
+class TcpSource(Source):
+    """A TCP server; each connection is its own line stream, with origin
+    ``tcp:PEER_HOST:PEER_PORT/N`` (N counts connections from 1), so two connections are two
+    devices even from one address. A line cut off by the end of a connection is dropped and
+    counted (`truncated`); `options` bound connections and their idle time. `clock`
+    (monotonic seconds) measures idleness."""
+
+    def __init__(self, host: str, port: int, max_line: int, options: TcpOptions = TcpOptions(),
+                 clock: Callable[[], float] = time.monotonic):
         super().__init__(max_line)
-        self.max_connections = max_connections
+        self.options = options
+        self._clock = clock
         self._sock = _bind(socket.SOCK_STREAM, host, port)
-        self._sock.listen(min(max_connections, 128))
+        self._sock.listen(min(options.max_connections, 128))
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._sock, selectors.EVENT_READ)
-        self._conns: Dict[socket.socket, Tuple[str, LineSplitter]] = {}
+        self._conns: Dict[socket.socket, _Connection] = {}
 
     @property
     def address(self) -> Tuple[str, int]:
@@ -181,25 +229,42 @@ class TcpSource(Source):
                 rx = self._read(key.fileobj)  # type: ignore[arg-type]
                 if rx:
                     out.append(rx)
-        return out
+        return out + self._expire_idle()
 
     def _accept(self) -> None:
         try:
             conn, peer = self._sock.accept()
         except OSError:
             return
-        if len(self._conns) >= self.max_connections:
-            self.counters.refused_connections += 1
+        if self._refuse(peer[0]):
             conn.close()
             return
         conn.setblocking(False)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         self.counters.connections += 1
-        self._conns[conn] = (f"tcp:{peer[0]}", LineSplitter(self.max_line))
+        origin = f"tcp:{peer[0]}:{peer[1]}/{self.counters.connections}"
+        self._conns[conn] = _Connection(origin, peer[0], LineSplitter(self.max_line),
+                                        self._clock())
         self._selector.register(conn, selectors.EVENT_READ)
 
+    def _refuse(self, host: str) -> bool:
+        """Whether a connection from `host` is over a limit; counts (and now and then logs) it."""
+        c = self.counters
+        if len(self._conns) >= self.options.max_connections:
+            c.refused_connections += 1
+            reason, count = "max_connections", c.refused_connections
+        elif sum(x.host == host for x in self._conns.values()) >= self.options.max_per_address:
+            c.refused_per_address += 1
+            reason, count = "per_address", c.refused_per_address
+        else:
+            return False
+        if count & (count - 1) == 0:  # the 1st, 2nd, 4th, 8th ...: a flood cannot flood the log
+            self._notices.append({"event": "connection_refused", "peer": host,
+                                  "reason": reason, "refused": count})
+        return True
+
     def _read(self, conn: socket.socket) -> Optional[Received]:
-        origin, splitter = self._conns[conn]
+        connection = self._conns[conn]
         try:
             data = conn.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -207,10 +272,33 @@ class TcpSource(Source):
         except OSError:
             data = b""
         if not data:
-            self._selector.unregister(conn)
-            del self._conns[conn]
-            conn.close()
-        return self._lines(splitter, data, origin, at_end=not data)
+            return self._hang_up(conn)
+        connection.last_rx = self._clock()
+        return self._lines(connection.splitter, data, connection.origin)
+
+    def _hang_up(self, conn: socket.socket) -> Received:
+        """Close `conn`; its unterminated last line, if any, is counted and dropped."""
+        connection = self._conns.pop(conn)
+        self._selector.unregister(conn)
+        conn.close()
+        if connection.splitter.discard():
+            self.counters.truncated += 1
+        return Received([], connection.origin, time.perf_counter(), closed=True)
+
+    def _expire_idle(self) -> List[Received]:
+        timeout = self.options.idle_timeout_s
+        if not timeout or not self._conns:
+            return []
+        now = self._clock()
+        out = []
+        for conn, connection in list(self._conns.items()):
+            idle = now - connection.last_rx
+            if idle > timeout:
+                self.counters.idle_closed += 1
+                self._notices.append({"event": "idle_closed", "origin": connection.origin,
+                                      "idle_s": round(idle, 3)})
+                out.append(self._hang_up(conn))
+        return out
 
     def close(self) -> None:
         for conn in list(self._conns):
@@ -309,8 +397,7 @@ class MemorySource(Source):
         return [rx] if rx else []
 
 
-def open_source(uri: str, max_line: int,
-                max_connections: int = DEFAULT_MAX_CONNECTIONS) -> Source:
+def open_source(uri: str, max_line: int, tcp: TcpOptions = TcpOptions()) -> Source:
     """Build a source from ``stdin``, ``file:PATH``, ``tcp:[HOST:]PORT``, ``udp:[HOST:]PORT``
     or ``serial:DEVICE[@BAUD]``."""
     kind, _, rest = uri.partition(":")
@@ -319,7 +406,7 @@ def open_source(uri: str, max_line: int,
     if kind == "file" and rest:
         return file_source(rest, max_line)
     if kind == "tcp":
-        return TcpSource(*_split_host_port(rest, uri), max_line, max_connections)
+        return TcpSource(*_split_host_port(rest, uri), max_line, tcp)
     if kind == "udp":
         return UdpSource(*_split_host_port(rest, uri), max_line)
     if kind == "serial" and rest:

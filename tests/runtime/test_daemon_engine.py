@@ -60,7 +60,7 @@ def run_server(chunks_, settings=EngineSettings(), max_line=4096, loader=mock_mo
 
 def check_accounting(c):
     assert c["lines"] == c["samples"] + c["malformed"] + c["skipped"]
-    assert c["samples"] == c["samples_in"] + c["refused_samples"]
+    assert c["samples"] == c["samples_in"] + c["refused_samples"] + c["implausible"]
     assert c["samples_in"] == c["accepted"] + c["nonfinite"] + c["out_of_order"]
     assert c["frames"] == c["advanced"] + c["discarded"] + c["buffered"]
     assert c["windows"] == c["predictions"]

@@ -22,6 +22,16 @@ def test_splitter_reassembles_lines_across_chunks_and_drops_overlong_ones():
     assert s.feed(b"tail") == [] and s.finish() == [b"tail"]
 
 
+def test_discard_drops_a_cut_off_line_but_finish_keeps_it():
+    s = LineSplitter(max_line=10)
+    assert s.feed(b"ok\ncut") == [b"ok"] and s.discard() is True
+    assert s.feed(b"next\n") == [b"next"]  # nothing of the cut line is left
+    assert s.discard() is False
+    s.feed(b"x" * 25)  # an overlong line is counted as overlong, not as cut off
+    assert s.discard() is False and s.overlong == 1
+    assert s.feed(b"tail") == [] and s.finish() == [b"tail"]
+
+
 @settings(max_examples=80, deadline=None)
 @given(lines=st.lists(st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")), max_size=20),
        cuts=st.lists(st.integers(0, 800), max_size=10), cap=st.integers(1, 25))

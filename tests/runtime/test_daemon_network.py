@@ -12,7 +12,7 @@ from har_runtime.contract.results import Prediction
 from har_runtime.daemon.engine import Engine, EngineSettings
 from har_runtime.daemon.server import Server
 from har_runtime.daemon.sinks import MemorySink
-from har_runtime.daemon.sources import SourceError, TcpSource, UdpSource, open_source
+from har_runtime.daemon.sources import SourceError, TcpOptions, TcpSource, UdpSource, open_source
 from test_daemon_engine import check_accounting, csv_lines, device_data, expected, got, mock_model
 
 DEADLINE_S = 15.0
@@ -79,7 +79,8 @@ def test_tcp_two_connections_two_devices_with_garbage():
 
 
 def test_tcp_connection_limit_refuses_extra_clients():
-    run = Running(TcpSource("127.0.0.1", 0, max_line=200, max_connections=1))
+    run = Running(TcpSource("127.0.0.1", 0, max_line=200,
+                            options=TcpOptions(max_connections=1)))
     first = socket.create_connection(run.source.address, timeout=5)
     t, x = device_data(3, 5.0)
     first.sendall(b"".join(csv_lines("solo", t, x)))
