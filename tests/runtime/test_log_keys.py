@@ -51,7 +51,8 @@ def _extras(clauses, marker):
 
 def test_the_docs_table_parses_into_the_expected_rows():
     events, groups = _tables()
-    assert set(events) == {"start", "stats", "reload", "reload_failed", "final"}
+    assert set(events) == {"start", "stats", "reload", "reload_failed", "connection_refused",
+                           "idle_closed", "warning", "final"}
     assert len(groups) == 6 and {"bytes", "samples_in", "changes"} <= counters()
 
 
@@ -75,10 +76,13 @@ def test_file_daemon_start_stats_and_final_lines_have_the_documented_keys(tmp_pa
     assert by_event["start"] == [start]
     base, clauses = documented("stats")
     stats = base | counters()
-    full = stats.union(*(keys for _, keys in clauses))  # this run meets every condition
+    full = stats.union(*(keys for _, keys in clauses))
     assert by_event["stats"] and all(stats <= keys <= full for keys in by_event["stats"])
-    final_keys = full | (documented("final")[0] - {"stats"})
-    assert by_event["final"] == [final_keys]
+    assert any(keys == full for keys in by_event["stats"])  # this run meets every condition
+    final_only = documented("final")[0] - {"stats"}
+    [final] = by_event["final"]
+    # The latencies cover the last interval, which may have classified nothing at exit.
+    assert stats | final_only <= final <= full | final_only
 
 
 @pytest.mark.parametrize("uri", ["tcp:127.0.0.1:0", "udp:127.0.0.1:0"])
