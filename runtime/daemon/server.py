@@ -86,7 +86,8 @@ class Server:
 
     def _counters(self, per_device: bool = False) -> dict:
         return {"uptime_s": round(time.monotonic() - self._started, 3),
-                **self.source.counters.to_dict(), **self.engine.snapshot(per_device)}
+                **self.source.counters.to_dict(), **self.sink.stats(),
+                **self.engine.snapshot(per_device)}
 
     def _install_signals(self) -> Dict[int, Any]:
         """Route signals to the flags; return the handlers they replace."""
