@@ -128,9 +128,11 @@ def is_body(obj: object) -> bool:
 def parse_json(data: bytes) -> object:
     """`data` as JSON; raises `BodyError` with the reason."""
     try:
-        return json.loads(data)
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise BodyError("body is not UTF-8 text") from None
+    try:
+        return json.loads(text)
     except (ValueError, RecursionError):  # JSONDecodeError, the 4300-digit int limit
         raise BodyError("body is not valid JSON") from None
 
