@@ -1,4 +1,5 @@
 """A real mosquitto broker on 127.0.0.1 for the MQTT tests (skipped when mosquitto is missing)."""
+import re
 import shutil
 import socket
 import subprocess
@@ -44,14 +45,14 @@ class Broker:
     def start(self):
         self.process = subprocess.Popen([mosquitto_binary(), "-c", str(self.config)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ports = [int(p) for p in re.findall(r"^listener (\d+)", self.config.read_text(), re.M)]
         end = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < end:
+        while time.monotonic() < end and self.process.poll() is None:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                for port in ports:  # every listener, websockets included, accepts
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
                 return
             except OSError:
-                if self.process.poll() is not None:
-                    break
                 time.sleep(0.05)
         log = (self.folder / "mosquitto.log")
         raise RuntimeError(f"mosquitto did not start: {log.read_text() if log.exists() else ''}")
