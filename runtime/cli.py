@@ -77,8 +77,12 @@ def main() -> None:
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--source", default="stdin", show_default=True,
               help="stdin | file:PATH | tcp:[HOST:]PORT | udp:[HOST:]PORT | "
-                   "serial:DEVICE[@BAUD]. Network sources bind 127.0.0.1 unless HOST is given.")
-@click.option("--sink", default="stdout", show_default=True, help="stdout | file:PATH (append).")
+                   "serial:DEVICE[@BAUD] | http:[HOST:]PORT[?OPTS] (Sensor Logger push) | "
+                   "mqtt[s]://[USER:PASS@]HOST[:PORT]/TOPIC[?OPTS]. Network sources bind "
+                   "127.0.0.1 unless HOST is given (docs/RUNTIME.md).")
+@click.option("--sink", default="stdout", show_default=True,
+              help="stdout | file:PATH (append) | mqtt[s]://HOST[:PORT]/BASE[?OPTS] (events, "
+                   "Home Assistant discovery).")
 @_model_options
 @click.option("--acc-unit", type=click.Choice(sorted(ACC_UNITS)), default=_ENGINE.acc_unit,
               show_default=True,
