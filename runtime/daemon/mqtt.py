@@ -12,6 +12,7 @@ back-off) whenever the broker goes away.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple
 from urllib.parse import parse_qsl, unquote
@@ -19,6 +20,8 @@ from urllib.parse import parse_qsl, unquote
 #: How long opening waits for the broker's CONNACK.
 CONNECT_TIMEOUT_S = 10.0
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30
+#: How long closing waits for queued packets to be written.
+FLUSH_S = 5.0
 #: Session expiry asked of an MQTT 5 broker for a persistent session (a fixed client_id).
 SESSION_EXPIRY_S = 3600
 VERSIONS = ("5", "3.1.1")
@@ -226,7 +229,11 @@ class Connection:
         return self.client.is_connected()
 
     def close(self) -> None:
-        """Disconnect cleanly (queued packets go first) and stop the network thread."""
+        """Send what is queued (acknowledgements included: paho drops packets still queued at
+        a disconnect), then disconnect cleanly and stop the network thread."""
+        end = time.monotonic() + FLUSH_S
+        while self.client.want_write() and self.client.is_connected() and time.monotonic() < end:
+            time.sleep(0.005)
         self.client.disconnect()
         self.client.loop_stop()
 

@@ -67,19 +67,22 @@ class Shard:
 
 @dataclass
 class MqttCounters(BodyCounters):
-    """Body counts plus what became of each message:
+    """Body counts plus what became of each message the loop took from paho's thread:
 
-    messages == fed_messages + other_shard + bad_messages + bad_topic + dropped_messages
-                + queued (held for the loop; at the stop counted as `left_unacked`)
+    messages == fed_messages + other_shard + bad_messages + bad_topic
+
+    `held`: messages waiting for the loop at its last poll (at the stop: not acknowledged, so a
+    persistent session delivers them again); `dropped_messages`: no room for 10 s (paho's
+    thread counts these).
     """
 
-    messages: int = 0  # written by paho's thread (like dropped_messages); the rest by the loop
+    messages: int = 0
     fed_messages: int = 0
     other_shard: int = 0
     bad_messages: int = 0
     bad_topic: int = 0
+    held: int = 0
     dropped_messages: int = 0
-    left_unacked: int = 0
     connects: int = 0
     disconnects: int = 0
 
@@ -133,7 +136,6 @@ class MqttSource(Source):
         item = (msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.perf_counter())
         deadline = time.monotonic() + BLOCK_S
         with self._ready:
-            self.counters.messages += 1
             while len(self._queue) >= MAX_PENDING and not self._closing:
                 if not self._ready.wait(deadline - time.monotonic()):
                     self.counters.dropped_messages += 1
@@ -149,11 +151,13 @@ class MqttSource(Source):
             if not self._queue:
                 self._ready.wait(timeout)
             taken = [self._queue.popleft() for _ in range(min(POLL_BATCH, len(self._queue)))]
+            self.counters.held = len(self._queue)
             self._ready.notify_all()
             self.counters.connects = self._conn.connects
             self.counters.disconnects = self._conn.disconnects
         for mid, qos in fed:
             self._conn.ack(mid, qos)
+        self.counters.messages += len(taken)
         out = [rx for rx in map(self._received, taken) if rx is not None]
         self._fed = [(mid, qos) for _, _, mid, qos, _ in taken]
         return out
@@ -207,8 +211,7 @@ class MqttSource(Source):
     def close(self) -> None:
         with self._ready:
             self._closing = True
-            self.counters.left_unacked += len(self._queue)
-            self._queue.clear()  # unacknowledged: a persistent session redelivers them
+            self._queue.clear()  # unacknowledged: a persistent session delivers them again
             self._ready.notify_all()
         for mid, qos in self._fed:  # the loop fed the last poll's messages before closing us
             self._conn.ack(mid, qos)
