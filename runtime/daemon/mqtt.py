@@ -12,7 +12,6 @@ back-off) whenever the broker goes away.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple
 from urllib.parse import parse_qsl, unquote
@@ -20,7 +19,7 @@ from urllib.parse import parse_qsl, unquote
 #: How long opening waits for the broker's CONNACK.
 CONNECT_TIMEOUT_S = 10.0
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30
-#: How long closing waits for queued packets to be written.
+#: How long closing waits for the broker to confirm it processed what we sent.
 FLUSH_S = 5.0
 #: Session expiry asked of an MQTT 5 broker for a persistent session (a fixed client_id).
 SESSION_EXPIRY_S = 3600
@@ -229,11 +228,20 @@ class Connection:
         return self.client.is_connected()
 
     def close(self) -> None:
-        """Send what is queued (acknowledgements included: paho drops packets still queued at
-        a disconnect), then disconnect cleanly and stop the network thread."""
-        end = time.monotonic() + FLUSH_S
-        while self.client.want_write() and self.client.is_connected() and time.monotonic() < end:
-            time.sleep(0.005)
+        """Make sure the broker has processed what we sent, then disconnect and stop the
+        network thread.
+
+        The barrier matters: closing a socket with unread data (messages the broker already
+        sent) resets the connection, and the broker then discards what it had not read yet,
+        such as our last acknowledgements. An UNSUBSCRIBE is answered only after every packet
+        before it was processed, so its UNSUBACK proves the acknowledgements arrived.
+        """
+        if self.client.is_connected():
+            done = threading.Event()
+            self.client.on_unsubscribe = lambda *args: done.set()
+            rc, _ = self.client.unsubscribe(f"har-edge/barrier/{id(self)}")
+            if rc == 0:
+                done.wait(FLUSH_S)
         self.client.disconnect()
         self.client.loop_stop()
 

@@ -25,15 +25,16 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
+from har_runtime.daemon.http_source import DEFAULT_MAX_BODY
 from har_runtime.daemon.lines import DEVICE_ID, LineSplitter
 from har_runtime.daemon.mqtt import Connection, MqttError, MqttSettings, ack
 from har_runtime.daemon.sensor_logger import (BodyCounters, BodyError, DecodeOptions,
                                               decode_body, is_body, parse_json)
 from har_runtime.daemon.sources import Received, Source, SourceError
 
-SOURCE_OPTIONS = ("shard", "acc", "pair_tolerance_s")
-#: Messages held between paho's thread and the loop.
-MAX_PENDING = 1024
+SOURCE_OPTIONS = ("shard", "acc", "pair_tolerance_s", "max_body")
+#: Messages held between paho's thread and the loop (at most MAX_PENDING * max_body bytes).
+MAX_PENDING = 256
 #: Messages turned into lines per poll.
 POLL_BATCH = 256
 #: How long paho's thread waits for room before it drops a message (counted).
@@ -72,8 +73,8 @@ class MqttCounters(BodyCounters):
     messages == fed_messages + other_shard + bad_messages + bad_topic
 
     `held`: messages waiting for the loop at its last poll (at the stop: not acknowledged, so a
-    persistent session delivers them again); `dropped_messages`: no room for 10 s (paho's
-    thread counts these).
+    persistent session delivers them again). Paho's thread counts the messages it never
+    queues: `too_large` (over max_body bytes) and `dropped_messages` (no room for 10 s).
     """
 
     messages: int = 0
@@ -82,6 +83,7 @@ class MqttCounters(BodyCounters):
     bad_messages: int = 0
     bad_topic: int = 0
     held: int = 0
+    too_large: int = 0
     dropped_messages: int = 0
     connects: int = 0
     disconnects: int = 0
@@ -102,6 +104,7 @@ class MqttSource(Source):
             self.decode = DecodeOptions(extra.get("acc", DecodeOptions.acc),
                                         float(extra.get("pair_tolerance_s",
                                                         DecodeOptions.pair_tolerance_s)))
+            self.max_body = int(extra.get("max_body", DEFAULT_MAX_BODY))
         except ValueError as exc:
             raise SourceError(f"mqtt source option: {exc}") from None
         self.settings = settings
@@ -133,6 +136,11 @@ class MqttSource(Source):
 
     def _message(self, client, msg) -> None:
         """On paho's thread: queue the message, waiting while the queue is full."""
+        if len(msg.payload) > self.max_body:
+            with self._ready:
+                self.counters.too_large += 1
+            ack(client, msg.mid, msg.qos)
+            return
         item = (msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.perf_counter())
         deadline = time.monotonic() + BLOCK_S
         with self._ready:

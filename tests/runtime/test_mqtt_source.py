@@ -54,10 +54,11 @@ def test_sensor_logger_json_on_a_fixed_topic_names_the_device_in_the_payload(bro
 
 
 def test_bad_messages_are_counted_and_the_other_device_keeps_being_served(broker):
-    run = Running(open_source(broker.url("in/#"), 4096))
+    run = Running(open_source(broker.url("in/#", max_body=100_000), 4096))
     pub = Client(broker)
     t, x = device_data(4)
     lines = csv_lines(None, t, x)
+    pub.publish("in/p", b"1,0,0,1\n" * 20_000)                    # over max_body
     pub.publish("in/bad device", b"1,0,0,1\n")                      # topic is no device id
     pub.publish("in/p", json.dumps({"deviceId": "p", "payload": 5}))  # unusable body
     pub.publish("in/p", b"{broken json\nnot,a,sample\n1,nan,0,0\n")   # lines: 2 malformed
@@ -68,7 +69,7 @@ def test_bad_messages_are_counted_and_the_other_device_keeps_being_served(broker
     final = run.stop()[-1]
     assert got(run.sink.events, "good") == want
     assert (final["bad_topic"], final["bad_messages"], final["malformed"], final["nonfinite"],
-            final["bad_entries"]) == (1, 1, 2, 1, 1)
+            final["bad_entries"], final["too_large"]) == (1, 1, 2, 1, 1, 1)
     assert final["messages"] == final["fed_messages"] + final["bad_topic"] + \
         final["bad_messages"] + final["other_shard"]
     check_accounting(final)
