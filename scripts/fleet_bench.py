@@ -40,6 +40,7 @@ MARK_START, MARK_END = "<!-- fleet_bench:start -->", "<!-- fleet_bench:end -->"
 
 
 def free_port() -> int:
+    """A loopback port nobody listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -65,10 +66,12 @@ class Mosquitto:
         raise SystemExit("mosquitto did not start")
 
     def url(self, client_id: str, shard: Shard) -> str:
+        """The daemon's --source for one shard with a persistent session."""
         return (f"mqtt://127.0.0.1:{self.port}/{TOPIC}/+?client_id={client_id}"
                 f"&shard={shard}")
 
     def stop(self) -> None:
+        """Terminate the broker and wait for it."""
         self.process.terminate()
         self.process.wait(10)
 
@@ -90,6 +93,7 @@ def fleet_messages(devices: int, seconds: float, per_message: int) -> Dict[str, 
 
 
 def publish(broker: Mosquitto, fleet: Dict[str, List[bytes]]) -> None:
+    """Publish every payload of `fleet` at QoS 1 and wait until the broker has them all."""
     import paho.mqtt.client as mqtt  # noqa: PLC0415 - the mqtt extra
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.max_inflight_messages_set(200)
@@ -140,6 +144,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wait_for(condition, what: str) -> None:
+    """Poll `condition` until it holds; give up after DEADLINE_S."""
     end = time.monotonic() + DEADLINE_S
     while not condition():
         if time.monotonic() > end:
@@ -148,6 +153,7 @@ def wait_for(condition, what: str) -> None:
 
 
 def shard_samples(fleet: Dict[str, List[bytes]], shard: Shard) -> int:
+    """How many samples of `fleet` belong to `shard`."""
     return sum(p.count(b"\n") for d, ps in fleet.items() if shard.owns(d) for p in ps)
 
 
@@ -210,14 +216,6 @@ def section(scale: List[dict], restart: dict, params: dict) -> str:
     rows = [f"| {r['processes']} | {r['samples']:,} | {r['seconds']:.2f} | {r['rate']:,.0f} | "
             f"{r['rate'] / base:.2f} | {r['cpu']:.2f} | {r['samples'] / r['cpu']:,.0f} | "
             f"{r['broker_cpu']:.2f} |" for r in scale]
-    one, two = restart["lifetimes"]
-    acc = [f"| {k} | {one[k]:,} | {two[k]:,} | {one[k] + two[k]:,} |" for k in ACCOUNT]
-    windowed = sum(lt["advanced"] for lt in restart["lifetimes"])
-    held = sum(lt["buffered"] + lt["discarded"] for lt in restart["lifetimes"])
-    dropped = sum(lt["malformed"] + lt["nonfinite"] + lt["out_of_order"]
-                  for lt in restart["lifetimes"])
-    missing = restart["published"] - one["samples"] - two["samples"]
-    verdict = "none twice, none lost" if missing == 0 else f"{missing:+,} unaccounted"
     return "\n".join([
         MARK_START, "## Scale-out through MQTT (scripts/fleet_bench.py)", "",
         f"`python -m scripts.fleet_bench --write` on {params['cpus']} CPU cores (load average "
@@ -234,7 +232,20 @@ def section(scale: List[dict], restart: dict, params: dict) -> str:
         "broker share these cores with each other and with other work, so the wall-clock rate "
         "shows contention, not the scale-out a second machine (or free cores) gives; samples per "
         "daemon CPU second shows what each extra process costs (each receives the whole "
-        "fleet).", "",
+        "fleet).", "", *restart_lines(restart), MARK_END, ""])
+
+
+def restart_lines(restart: dict) -> List[str]:
+    """The restart part of the section: both lifetimes' counters and the accounting."""
+    one, two = restart["lifetimes"]
+    acc = [f"| {k} | {one[k]:,} | {two[k]:,} | {one[k] + two[k]:,} |" for k in ACCOUNT]
+    windowed = one["advanced"] + two["advanced"]
+    held = sum(lt["buffered"] + lt["discarded"] for lt in restart["lifetimes"])
+    dropped = sum(lt["malformed"] + lt["nonfinite"] + lt["out_of_order"]
+                  for lt in restart["lifetimes"])
+    missing = restart["published"] - one["samples"] - two["samples"]
+    verdict = "none twice, none lost" if missing == 0 else f"{missing:+,} unaccounted"
+    return [
         "Restart: one process stopped (SIGTERM) half-way and started again with the same "
         "client id (persistent session); what it held unacknowledged was delivered again to "
         "its successor.", "",
@@ -244,7 +255,7 @@ def section(scale: List[dict], restart: dict, params: dict) -> str:
         f"{windowed:,} windowed (advanced) + {held:,} buffered or discarded at a stop = "
         f"{one['frames'] + two['frames']:,} frames from "
         f"{one['samples_in'] + two['samples_in']:,} samples; reported dropped "
-        f"(malformed + nonfinite + out_of_order): {dropped}.", MARK_END, ""])
+        f"(malformed + nonfinite + out_of_order): {dropped}."]
 
 
 def write_section(path: Path, text: str) -> None:

@@ -77,11 +77,13 @@ class HttpCounters(BodyCounters):
 
 @dataclass
 class _Body:
-    """One decoded body waiting for the loop; `done` is set once the engine has fed it."""
+    """One decoded body waiting for the loop; `done` is set once the engine has fed it
+    (`fed` True) or once the daemon stops without having taken it (`fed` False)."""
 
     received: Received
     done: threading.Event = field(default_factory=threading.Event)
     taken: bool = False
+    fed: bool = False
 
 
 class HttpSource(Source):
@@ -131,6 +133,7 @@ class HttpSource(Source):
 
     def _acknowledge(self) -> None:
         for body in self._fed:
+            body.fed = True
             body.done.set()
         self._fed = []
 
@@ -144,13 +147,13 @@ class HttpSource(Source):
                 return False
             self._queue.append(body)
             self._ready.notify()
-        if body.done.wait(timeout):
-            return True
-        with self._ready:
-            if not body.taken:
-                self._queue.remove(body)
-                return False
-        return body.done.wait()  # taken: fed by the next poll (or close) of the loop
+        if not body.done.wait(timeout):
+            with self._ready:
+                if not body.taken and not body.done.is_set():
+                    self._queue.remove(body)
+                    return False
+            body.done.wait()  # taken: fed by the next poll (or close) of the loop
+        return body.fed
 
     def count(self, **deltas: int) -> None:
         """Add to counters from a handler thread."""
@@ -174,7 +177,9 @@ class HttpSource(Source):
         with self._ready:
             self._closing = True
             self._acknowledge()  # the loop fed the last poll's bodies before closing us
-            self._queue.clear()  # never taken: their handlers time out into 503
+            for body in self._queue:  # never taken: their handlers answer 503 at once
+                body.done.set()
+            self._queue.clear()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
@@ -215,6 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
     source: HttpSource
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        """Decode the body, hand its lines to the loop, answer once they were fed."""
         source = self.source
         source.count(requests=1)
         body = self._body()

@@ -2,6 +2,8 @@
 import http.client
 import json
 import socket
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -130,6 +132,20 @@ def test_a_body_the_loop_never_takes_is_withdrawn_so_a_retry_cannot_double_it():
         assert source.poll(0.0) == []  # withdrawn: the engine never sees it
     finally:
         source.close()
+
+
+def test_bodies_waiting_at_the_stop_are_refused_at_once():
+    source = HttpSource("127.0.0.1", 0, 4096)
+    results = []
+    waiter = threading.Thread(target=lambda: results.append(
+        source.submit(Received([b"p,1,0,0,1\n"], "http:test", 0.0), timeout=60)))
+    waiter.start()
+    deadline = time.monotonic() + 15
+    while not source._queue and time.monotonic() < deadline:
+        time.sleep(0.01)
+    source.close()
+    waiter.join(15)
+    assert results == [False]  # answered 503 (not after its 60 s), never fed
 
 
 def test_plain_body_and_options():
