@@ -3,8 +3,8 @@
 A message is a Sensor Logger / plain JSON body (`sensor_logger`) or one or more daemon sample
 lines. Its device: the body's deviceId/device, else (and for lines without their own id) the
 topic level matched by the subscription's first wildcard (``phones/+`` -> ``phones/alice`` is
-``alice``), else ``mqtt``. A topic level that is no valid device id drops the message
-(`bad_topic`).
+``alice``), else ``mqtt``. A topic level that is no valid device id drops a message that
+needs it (`bad_topic`).
 
 Delivery: QoS 1 (``qos=1``, the default) messages are acknowledged only after the engine was
 fed them (the next poll), so with a persistent session (a fixed ``client_id``) a message in
@@ -173,18 +173,18 @@ class MqttSource(Source):
     def _received(self, message: Message) -> Optional[Received]:
         topic, payload, _, _, arrival = message
         ok, device = self._topic_device(topic)
-        if not ok:
-            self.counters.bad_topic += 1
-            self.counters.last_rejected = f"topic {topic[:60]!r} names no valid device id"
-            return None
-        origin = device or DEFAULT_DEVICE
         if payload.lstrip()[:1] == b"{":
             try:
                 obj = parse_json(payload)
             except BodyError:
                 obj = None  # several JSON lines, or a broken one: the line parser counts it
-            if is_body(obj):
-                return self._body(obj, device, payload, arrival)
+            if is_body(obj):  # a body naming its device needs no valid topic device
+                return self._body(obj, device if ok else None, payload, arrival)
+        if not ok:
+            self.counters.bad_topic += 1
+            self.counters.last_rejected = f"topic {topic[:60]!r} names no valid device id"
+            return None
+        origin = device or DEFAULT_DEVICE
         if not self.shard.owns(origin):
             self.counters.other_shard += 1
             return None

@@ -60,6 +60,9 @@ def test_bad_messages_are_counted_and_the_other_device_keeps_being_served(broker
     lines = csv_lines(None, t, x)
     pub.publish("in/p", b"1,0,0,1\n" * 20_000)                    # over max_body
     pub.publish("in/bad device", b"1,0,0,1\n")                      # topic is no device id
+    named = {"deviceId": "named", "payload": [
+        {"name": "totalacceleration", "time": 10**18, "values": {"x": 0, "y": 0, "z": 1}}]}
+    pub.publish("in/bad device", json.dumps(named))                 # the body names its device
     pub.publish("in/p", json.dumps({"deviceId": "p", "payload": 5}))  # unusable body
     pub.publish("in/p", b"{broken json\nnot,a,sample\n1,nan,0,0\n")   # lines: 2 malformed
     pub.publish("in/p", json.dumps({"payload": [{"name": "gyroscope"}]}))  # a bad reading
@@ -70,6 +73,7 @@ def test_bad_messages_are_counted_and_the_other_device_keeps_being_served(broker
     assert got(run.sink.events, "good") == want
     assert (final["bad_topic"], final["bad_messages"], final["malformed"], final["nonfinite"],
             final["bad_entries"], final["too_large"]) == (1, 1, 2, 1, 1, 1)
+    assert final["per_device"]["named"]["samples_in"] == 1
     assert final["messages"] == final["fed_messages"] + final["bad_topic"] + \
         final["bad_messages"] + final["other_shard"]
     check_accounting(final)
