@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from har_runtime.daemon.http_source import HttpSource
+from har_runtime.daemon.http_source import MAX_PENDING, HttpSource
 from har_runtime.daemon.sources import Received, SourceError, open_source
 from test_daemon_engine import check_accounting, device_data, expected, got
 from test_daemon_network import Running
@@ -146,6 +146,27 @@ def test_bodies_waiting_at_the_stop_are_refused_at_once():
     source.close()
     waiter.join(15)
     assert results == [False]  # answered 503 (not after its 60 s), never fed
+
+
+def test_a_full_queue_refuses_at_once_and_a_busy_post_gets_503():
+    source = HttpSource("127.0.0.1", 0, 4096)
+    rx = Received([b"p,1,0,0,1\n"], "http:test", 0.0)
+    waiting = [threading.Thread(target=source.submit, args=(rx, 60)) for _ in range(MAX_PENDING)]
+    for thread in waiting:
+        thread.start()
+    deadline = time.monotonic() + 15
+    while len(source._queue) < MAX_PENDING and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        assert source.submit(rx, timeout=60) is False  # no wait: the queue is full
+        conn = http.client.HTTPConnection(*source.address, timeout=10)
+        status, reply = post(conn, {"device": "p", "samples": [[1, 0, 0, 1]]})
+        assert (status, reply["error"]) == (503, "busy; retry")
+        assert source.counters.busy == 1 and source.counters.accepted_bodies == 0
+    finally:
+        source.close()
+        for thread in waiting:
+            thread.join(15)
 
 
 def test_plain_body_and_options():
