@@ -72,6 +72,8 @@ def main() -> None:
 @_setting("sink")
 @_model_options
 @_setting("emit")
+@_setting("acc_unit")
+@_setting("gyro_unit")
 @_setting("time_unit")
 @click.pass_context
 def serve(ctx: click.Context, bundle: Path, config, **flags) -> None:

@@ -20,7 +20,7 @@ DEFAULTS=/etc/default/har-runtime
 SETTINGS=/etc/har-edge/har-runtime.toml
 DEFAULT_ARGS=""
 # serve flags that became keys of the settings file (docs/RUNTIME.md)
-MOVED='--(acc-unit|gyro-unit|smoothing-k|min-confidence|hysteresis|max-devices|device-policy|device-buffer|max-line|max-connections|stats-interval)'
+MOVED='--(smoothing-k|min-confidence|hysteresis|max-devices|device-policy|device-buffer|max-line|max-connections|stats-interval)'
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
 die() { echo "install_rpi.sh: $*" >&2; exit 1; }

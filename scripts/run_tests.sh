@@ -5,9 +5,18 @@
 #                    never needs TensorFlow or Keras: runs tests/runtime;
 #  3. .venv-litert — the same with ai-edge-litert instead (HAR_EDGE_INTERPRETER=ai_edge_litert).
 # Extra arguments go to the first pytest run (e.g. -m "not slow").
+# The MQTT tests run a real mosquitto broker on 127.0.0.1: it is installed here when missing and
+# this runs as root (otherwise those tests skip, saying why).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/ensure_venv.sh .venv train,runtime,test
+if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -q && apt-get install -y -q mosquitto >/dev/null
+  else
+    echo "mosquitto is missing (apt-get install mosquitto): the MQTT tests will skip" >&2
+  fi
+fi
+scripts/ensure_venv.sh .venv train,runtime,test,mqtt
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 
 rm -rf build/wheel && .venv/bin/python -m pip wheel -q --no-deps -w build/wheel . >/dev/null
@@ -22,7 +31,8 @@ runtime_tests() {
     "$venv/bin/python" -m pip install -q --upgrade pip
   fi
   "$venv/bin/python" -m pip install -q --force-reinstall --no-deps build/wheel/har_edge-*.whl
-  "$venv/bin/python" -m pip install -q "$@" click 'tomli>=1.1; python_version < "3.11"' pytest hypothesis
+  "$venv/bin/python" -m pip install -q "$@" click 'tomli>=1.1; python_version < "3.11"' pytest hypothesis \
+    "paho-mqtt>=2.0,<3"
   if "$venv/bin/python" -c "import tensorflow" 2>/dev/null || "$venv/bin/python" -c "import keras" 2>/dev/null; then
     echo "$venv must not contain TensorFlow or Keras" >&2; exit 1
   fi

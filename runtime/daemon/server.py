@@ -106,7 +106,7 @@ class Server:
     def _counters(self, per_device: bool = False) -> dict:
         """Every counter; each call starts a new latency interval."""
         return {"uptime_s": round(time.monotonic() - self._started, 3),
-                **self.source.counters.to_dict(),
+                **self.source.counters.to_dict(), **self.sink.stats(),
                 **self.engine.snapshot(per_device, new_interval=True)}
 
     def _install_signals(self) -> Dict[int, Any]:

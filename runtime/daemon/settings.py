@@ -48,8 +48,12 @@ class ServeSettings:
 
     source: str = _key("stdin", click.STRING,
                        "stdin | file:PATH | tcp:[HOST:]PORT | udp:[HOST:]PORT | "
-                       "serial:DEVICE[@BAUD]. Network sources bind 127.0.0.1 unless HOST is given.")
-    sink: str = _key("stdout", click.STRING, "stdout | file:PATH (append).")
+                       "serial:DEVICE[@BAUD] | http:[HOST:]PORT[?OPTS] (Sensor Logger push) | "
+                       "mqtt[s]://[USER:PASS@]HOST[:PORT]/TOPIC[?OPTS]. Network sources bind "
+                       "127.0.0.1 unless HOST is given (docs/RUNTIME.md).")
+    sink: str = _key("stdout", click.STRING,
+                     "stdout | file:PATH (append) | mqtt[s]://HOST[:PORT]/BASE[?OPTS] (events, "
+                     "Home Assistant discovery).")
     variant: Optional[str] = _key(None, click.STRING,
                                   "Model variant (default: the bundle's recommended one).")
     interpreter: Optional[str] = _key(None, click.Choice(INTERPRETERS),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 from abc import ABC, abstractmethod
-from typing import IO, List, Optional, Sequence
+from typing import IO, Any, Dict, List, Optional, Sequence
 
 from har_runtime.stream import Event
 
@@ -21,6 +21,10 @@ class Sink(ABC):
 
     def reopen(self) -> None:
         """Re-open the destination (after log rotation); default: nothing to do."""
+
+    def stats(self) -> Dict[str, Any]:
+        """Counters for the daemon's stats lines (keys prefixed ``sink_``); default: none."""
+        return {}
 
     def close(self) -> None:
         """Flush and release the destination."""
@@ -75,10 +79,13 @@ class MemorySink(Sink):
 
 
 def open_sink(uri: str) -> Sink:
-    """Build a sink from ``stdout`` or ``file:PATH``."""
+    """Build a sink from ``stdout``, ``file:PATH`` or ``mqtt[s]://HOST[:PORT]/BASE[?OPTIONS]``."""
     if uri == "stdout":
         return StreamSink()
     kind, _, path = uri.partition(":")
     if kind == "file" and path:
         return FileSink(path)
-    raise SinkError(f"unknown sink {uri!r}; use stdout or file:PATH")
+    if kind in ("mqtt", "mqtts"):
+        from har_runtime.daemon.mqtt_sink import MqttSink  # noqa: PLC0415 - import cycle
+        return MqttSink.open(uri)
+    raise SinkError(f"unknown sink {uri!r}; use stdout, file:PATH or mqtt://HOST[:PORT]/BASE")

@@ -398,9 +398,16 @@ class MemorySource(Source):
 
 
 def open_source(uri: str, max_line: int, tcp: TcpOptions = TcpOptions()) -> Source:
-    """Build a source from ``stdin``, ``file:PATH``, ``tcp:[HOST:]PORT``, ``udp:[HOST:]PORT``
-    or ``serial:DEVICE[@BAUD]``."""
+    """Build a source from ``stdin``, ``file:PATH``, ``tcp:[HOST:]PORT``, ``udp:[HOST:]PORT``,
+    ``serial:DEVICE[@BAUD]``, ``http:[HOST:]PORT[?OPTIONS]`` or
+    ``mqtt[s]://[USER[:PASS]@]HOST[:PORT]/TOPIC[?OPTIONS]``."""
     kind, _, rest = uri.partition(":")
+    if kind == "http":
+        from har_runtime.daemon.http_source import http_source  # noqa: PLC0415 - import cycle
+        return http_source(rest, max_line, tcp.max_connections)
+    if kind in ("mqtt", "mqtts"):
+        from har_runtime.daemon.mqtt_source import MqttSource  # noqa: PLC0415 - import cycle
+        return MqttSource.open(uri, max_line)
     if kind == "stdin" and not rest:
         return FdSource(sys.stdin.buffer, "stdin", max_line)
     if kind == "file" and rest:
@@ -415,4 +422,5 @@ def open_source(uri: str, max_line: int, tcp: TcpOptions = TcpOptions()) -> Sour
             raise SourceError(f"{uri}: baud rate {baud!r} is not a number")
         return SerialSource(device, int(baud) if baud else DEFAULT_BAUD, max_line)
     raise SourceError(f"unknown source {uri!r}; use stdin, file:PATH, tcp:[HOST:]PORT, "
-                      "udp:[HOST:]PORT or serial:DEVICE[@BAUD]")
+                      "udp:[HOST:]PORT, serial:DEVICE[@BAUD], http:[HOST:]PORT or "
+                      "mqtt://HOST[:PORT]/TOPIC")

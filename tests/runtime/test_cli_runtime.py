@@ -175,4 +175,4 @@ def test_help_lists_the_exit_codes_and_serve_help_stays_short():
     serve = invoke("serve", "--help").output
     flags = {word.rstrip(",") for word in serve.split() if word.startswith("--")}
     assert flags == {"--config", "--source", "--sink", "--variant", "--interpreter", "--threads",
-                     "--emit", "--time-unit", "--help"}
+                     "--emit", "--acc-unit", "--gyro-unit", "--time-unit", "--help"}
