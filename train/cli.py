@@ -111,8 +111,8 @@ def _parse_duration(ctx, param, value: Optional[str]):
               help="Named settings (see `har-train presets`); explicit options override it.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs (early stopping "
               "on validation loss may end sooner).")
-@click.option("--batch-size", type=click.IntRange(min=1), help="[default: 64, or smaller so an "
-              "epoch has at least 32 steps on few training windows]")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Training windows per step. "
+              "[default: 64, or smaller so an epoch has at least 32 steps on few windows]")
 @click.option("--bn-momentum", type=click.FloatRange(0, 1, max_open=True),
               help="BatchNorm moving-average momentum. [default: 0.99, lower when an epoch "
                    "has fewer than 32 steps]")
@@ -175,7 +175,8 @@ def fit_command(out: Optional[Path], overwrite: bool, kfold: Optional[int], pres
     click.echo(f"test subjects {result.metrics['test_subjects']}: accuracy "
                f"{test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} ({test['n']} windows)")
     click.echo(f"report: {out / 'metrics.json'} (plots: confusion_matrix.png, "
-               f"training_curves.png; next: har-export convert {out})")
+               f"training_curves.png; next: har-export convert {out / 'model.keras'} "
+               "--out BUNDLE)")
 
 
 def _default_out(config: TrainConfig) -> Path:
