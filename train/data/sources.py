@@ -104,7 +104,11 @@ def _load_csv(path: str, rate_hz: Optional[float], acc_unit: str, gyro_unit: str
     if unassigned:
         raise DataError(f"{path}: subjects {unassigned} have no split value")
     side = {s: tuple(sorted(k for k, v in csv.splits.items() if v == s))
-            for s in ("val", "test")}
+            for s in ("train", "val", "test")}
+    for needed in ("train", "test"):
+        if not side[needed]:
+            raise DataError(f"{path}: the split column names no {needed} subjects (rows with "
+                            f"split={needed}); every split needs both")
     # A split column without val rows leaves validation to seeded picks from its train rows.
     return SourceData(csv.recordings, csv.rate_hz, names, bool(csv.label_names), side["test"],
                       side["val"] or None, "the CSV's split column")
