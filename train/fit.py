@@ -224,7 +224,7 @@ def _resolved(config: TrainConfig, resolved: TrainConfig, source, recipe: Recipe
     return record
 
 
-def _report_guard(model, config: TrainConfig, spec, data: SplitData, history, recipe: Recipe,
+def _report_guard(model, spec, data: SplitData, history, recipe: Recipe,
                   metrics: Dict[str, Any]) -> None:
     """Score the selected model on its training windows in inference mode and warn (printed
     and in metrics.json "warnings") when that contradicts training-mode accuracy."""
@@ -233,10 +233,20 @@ def _report_guard(model, config: TrainConfig, spec, data: SplitData, history, re
     train_mode_acc = float(train_mode[min(best, len(train_mode) - 1)])
     train_acc = evaluate(model, data.train, spec.labels)["accuracy"]
     metrics["train_accuracy"] = {"inference": train_acc, "training_mode": train_mode_acc}
-    metrics["warnings"] = guard(train_mode_acc, train_acc, metrics["val"]["accuracy"],
-                                spec.num_classes, recipe)
+    present = int((data.train.class_counts(spec.num_classes) > 0).sum())
+    metrics["warnings"] = guard(train_mode_acc, train_acc, metrics["val"]["accuracy"], present,
+                                recipe)
     for line in metrics["warnings"]:
         print(line)
+
+
+def _announce(config: TrainConfig, spec, data: SplitData, test_from: str, backend: str) -> None:
+    split = data.split
+    print(f"training {config.model} on {len(data.train)} windows (subjects {list(split.train)}),"
+          f" validating on {len(data.val)} (subjects {list(split.val)}), testing on "
+          f"{len(data.test)} (subjects {list(split.test)}: {test_from}), "
+          f"{spec.sample_rate_hz:g} Hz, window {spec.window} hop {spec.hop}, "
+          f"classes {list(spec.labels)}, backend {backend}")
 
 
 def train(config: TrainConfig, out_dir, overwrite: bool = False,
@@ -264,18 +274,13 @@ def train(config: TrainConfig, out_dir, overwrite: bool = False,
     out = prepare_out_dir(out_dir, overwrite)
     record = _resolved(config, resolved, source, recipe)
     _write_inputs(out, config, spec, data, source.recordings, record)
-    split = data.split
-    print(f"training {config.model} on {len(data.train)} windows (subjects {list(split.train)}),"
-          f" validating on {len(data.val)} (subjects {list(split.val)}), testing on "
-          f"{len(data.test)} (subjects {list(split.test)}: {record['test_subjects_from']}), "
-          f"{spec.sample_rate_hz:g} Hz, window {spec.window} hop {spec.hop}, "
-          f"classes {list(spec.labels)}, backend {keras.backend.backend()}")
+    _announce(config, spec, data, record["test_subjects_from"], keras.backend.backend())
     print(recipe.describe())
     start = time.monotonic()
     model, history = _fit(resolved, data, spec, out, augment, recipe, soft)
     metrics = _summarise(model, resolved, spec, data, history, time.monotonic() - start)
     metrics["recipe"] = record
-    _report_guard(model, config, spec, data, history, recipe, metrics)
+    _report_guard(model, spec, data, history, recipe, metrics)
     write_metrics(out / "metrics.json", metrics)
     plot_confusion(metrics["test"]["confusion_matrix"], spec.labels,
                    out / "confusion_matrix.png",
