@@ -104,6 +104,7 @@ def read_csv_data(path: PathLike, acc_unit: str = "g", gyro_unit: str = "rad/s",
     recordings: List[Recording] = []
     names: Dict[int, str] = {}
     splits: Dict[int, Tuple[str, Path]] = {}
+    _check_label_kinds(tables)
     for file, table in tables:
         for lid, name in table.label_names.items():
             if names.setdefault(lid, name) != name:
@@ -114,6 +115,20 @@ def read_csv_data(path: PathLike, acc_unit: str = "g", gyro_unit: str = "rad/s",
             recordings.extend(_group_recordings(file, table, key, rows, acc_factor, gyro_factor,
                                                 rate, max_gap_s))
     return CSVData(recordings, names, {s: side for s, (side, _) in splits.items()}, rate)
+
+
+def _check_label_kinds(tables) -> None:
+    """Refuse files that name classes beside files that give HAPT ids (the two kinds of label
+    would never meet in one class set)."""
+    kinds = {}
+    for file, table in tables:
+        labels = table.columns.get("label")
+        if labels is not None and np.any(labels != UNLABELLED):
+            kinds.setdefault("names" if table.label_names else "ids", file)
+    if len(kinds) > 1:
+        raise CSVFormatError(kinds["ids"], None, f"label column holds integer ids, but "
+                                                 f"{kinds['names'].name} names its classes; "
+                                                 "use one kind throughout")
 
 
 def named_label_id(name: str) -> int:

@@ -220,8 +220,8 @@ def _samples(value: Duration, rate_hz: float) -> int:
     return max(1, round(float(value[:-1]) * rate_hz))
 
 
-def test_subjects(config: TrainConfig, subjects: Sequence[int],
-                  test: Optional[Sequence[int]] = UCI_TEST_SUBJECTS) -> Tuple[int, ...]:
+def choose_test_subjects(config: TrainConfig, subjects: Sequence[int],
+                         test: Optional[Sequence[int]] = UCI_TEST_SUBJECTS) -> Tuple[int, ...]:
     """The config's test subjects, else the data's own `test` (None: seeded picks)."""
     present = sorted(set(int(s) for s in subjects))
     if config.test_subjects is None:
@@ -243,7 +243,7 @@ def make_split(config: TrainConfig, subjects: Sequence[int],
     """The config's subject split. Test: the config's test subjects, else `test` (the data's
     own; None: seeded picks). Validation: the config's, else `val`, else seeded picks."""
     try:
-        return default_split(subjects, test=test_subjects(config, subjects, test),
+        return default_split(subjects, test=choose_test_subjects(config, subjects, test),
                              val=config.val_subjects if config.val_subjects is not None else val,
                              n_val=config.n_val, seed=config.split_seed)
     except SplitError as exc:

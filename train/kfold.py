@@ -9,7 +9,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from har_train.config import TrainConfig, test_subjects
+from har_train.config import TrainConfig, choose_test_subjects
 from har_train.dataset import subjects_of
 from har_train.distill import check_teacher, fold_teachers
 from har_train.errors import ConfigError
@@ -58,7 +58,7 @@ def cross_validate(config: TrainConfig, k: int, out_dir, overwrite: bool = False
     subjects = subjects_of(source.recordings)
     try:
         splits = kfold_splits(subjects, k, seed=config.split_seed,
-                              test=test_subjects(config, subjects, source.test))
+                              test=choose_test_subjects(config, subjects, source.test))
     except SplitError as exc:
         raise ConfigError(str(exc)) from None
     if config.teacher:  # every fold's teachers, before any folder is written

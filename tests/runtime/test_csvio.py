@@ -156,6 +156,14 @@ def test_class_names_get_ids_that_depend_on_the_name_alone(tmp_path):
     assert read_csv_recordings(only)[0].labels.tolist() == [cycling, cycling]
 
 
+def test_names_and_ids_in_one_folder_are_refused(tmp_path):
+    _write(tmp_path, "timestamp,ax,ay,az,label\n0,1,0,0,walk\n", "a.csv")
+    _write(tmp_path, "timestamp,ax,ay,az,label\n0,1,0,0,5\n", "b.csv")
+    with pytest.raises(CSVFormatError, match="integer ids, but a.csv names its classes") as info:
+        read_csv_data(tmp_path, rate_hz=50.0)
+    assert info.value.path.endswith("b.csv")
+
+
 def test_names_round_trip_through_write_csv_recording(tmp_path):
     path = _write(tmp_path, "timestamp,ax,ay,az,label\n0,1,0,0,walk\n0.02,1,0,0,\n"
                             "0.04,1,0,0,walk\n")
