@@ -16,10 +16,10 @@ from typing import Optional
 
 import click
 
-from har_runtime.contract.labels import TASKS
 from har_runtime.contract.spec import ACC_MODES, CHANNEL_SETS, SpecError
+from har_runtime.contract.units import ACC_UNITS, GYRO_UNITS
 from har_runtime.exit_codes import BadInput, BadModel, ExitCode, MappedGroup
-from har_train.config import TrainConfig
+from har_train.config import TASK_CHOICES, TrainConfig
 from har_train.data.sources import SOURCES_HELP
 from har_train.errors import DataError
 from har_train.errors import ConfigError, RunExistsError
@@ -55,11 +55,37 @@ def cli() -> None:
     """Train human-activity-recognition models and write run folders for har-export."""
 
 
+def _parse_duration(ctx, param, value: Optional[str]):
+    """Samples ("26") or seconds ("2.56s"), checked here so a typo is a usage error."""
+    if value is None:
+        return None
+    from har_train.config import parse_duration
+    from har_train.errors import ConfigError
+
+    try:
+        return parse_duration(param.name, value)
+    except ConfigError:
+        raise click.BadParameter("use samples (e.g. 26) or seconds (e.g. 2.56s), > 0") from None
+
+
 @cli.command("fit")
 @click.option("--data", help=f"Data source: {SOURCES_HELP}. [default: hapt]")
-@click.option("--task", type=click.Choice(sorted(TASKS)), help="Label set. [default: har6]")
+@click.option("--task", type=click.Choice(list(TASK_CHOICES)), help="Label set: har6, hapt12, "
+              "or data (the classes the data names or holds). [default: har6; data when a "
+              "CSV's label column names its classes]")
 @click.option("--channels", type=click.Choice(sorted(CHANNEL_SETS)),
               help="Sensor channels. [default: acc]")
+@click.option("--rate", "rate_hz", type=click.FloatRange(min=0, min_open=True), metavar="HZ",
+              help="Resample CSV data to HZ. [default: the files' own rate]")
+@click.option("--window", callback=_parse_duration, metavar="N|Ss",
+              help="Window length in samples (128) or seconds (2.56s). [default: 2.56 s at "
+                   "the rate, rounded to samples]")
+@click.option("--hop", callback=_parse_duration, metavar="N|Ss",
+              help="Samples (or seconds) between window starts. [default: half the window]")
+@click.option("--acc-unit", type=click.Choice(sorted(ACC_UNITS)),
+              help="Unit of a CSV's ax, ay, az. [default: g]")
+@click.option("--gyro-unit", type=click.Choice(sorted(GYRO_UNITS)),
+              help="Unit of a CSV's gx, gy, gz. [default: rad/s]")
 @click.option("--acc-mode", type=click.Choice(ACC_MODES),
               help="Accelerometer as recorded (total), gravity removed (body), or both. "
                    "[default: total]")
@@ -69,7 +95,11 @@ def cli() -> None:
               help="Named settings (see `har-train presets`); explicit options override it.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs (early stopping "
               "on validation loss may end sooner).")
-@click.option("--batch-size", type=click.IntRange(min=1))
+@click.option("--batch-size", type=click.IntRange(min=1), help="Training windows per step. "
+              "[default: 64, or smaller so an epoch has at least 32 steps on few windows]")
+@click.option("--bn-momentum", type=click.FloatRange(0, 1, max_open=True),
+              help="BatchNorm moving-average momentum. [default: 0.99, lower when an epoch "
+                   "has fewer than 32 steps]")
 @click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True),
               help="Initial learning rate.")
 @click.option("--seed", type=int, help="Seed for weights, shuffling and augmentation.")
@@ -100,8 +130,11 @@ def cli() -> None:
               "(har-export calibrates to the same range). 0: no clip. [default: 0]")
 @click.option("--patience", type=click.IntRange(min=1), help="Early-stopping patience (epochs).")
 @click.option("--val-subjects", callback=_parse_subjects,
-              help="Validation subjects, e.g. 3,7,11 (default: 3 seeded picks from the "
-                   "non-test subjects).")
+              help="Validation subjects, e.g. 3,7,11 (default: a CSV's split column, else 3 "
+                   "seeded picks from the non-test subjects).")
+@click.option("--test-subjects", callback=_parse_subjects,
+              help="Test subjects, e.g. 5,9 (default: UCI HAR's for hapt/uci/synthetic; a "
+                   "CSV's split column, else 20 % of its subjects, seeded).")
 @click.option("--kfold", type=click.IntRange(min=2), help="Leave-subjects-out K-fold over the "
               "non-test subjects instead of one run; reports mean ± std validation accuracy.")
 @click.option("--out", type=click.Path(path_type=Path),
@@ -109,7 +142,10 @@ def cli() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace the run files in a non-empty --out.")
 def fit_command(out: Optional[Path], overwrite: bool, kfold: Optional[int], preset, **options):
     """Train a model on the training subjects, select it on validation subjects, score it once
-    on the UCI HAR test subjects, and write a run folder."""
+    on the test subjects, and write a run folder.
+
+    Batch size and BatchNorm momentum adapt to the number of training windows, rate and
+    window to the data (options given here win); both are printed and recorded."""
     if options.get("distill_weight") is not None and not options.get("teacher"):
         raise BadInput("--distill-weight needs --teacher (the runs to distil from)")
     config = make_config(preset, options)
@@ -119,8 +155,8 @@ def fit_command(out: Optional[Path], overwrite: bool, kfold: Optional[int], pres
         return
     result = train(config, out, overwrite)
     test = result.metrics["test"]
-    click.echo(f"test subjects: accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
-               f"({test['n']} windows)")
+    click.echo(f"test subjects {result.metrics['test_subjects']}: accuracy "
+               f"{test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} ({test['n']} windows)")
     click.echo(f"report: {out / 'metrics.json'} (plots: confusion_matrix.png, "
                "training_curves.png)")
     click.echo(export_hint(out))

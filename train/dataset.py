@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -58,20 +58,54 @@ class RunData:
 
 def make_spec(task: str = "har6", channels: str = "acc", acc_mode: str = "total",
               window: int = DEFAULT_SPEC.window, hop: int = DEFAULT_SPEC.hop,
-              rate_hz: float = DEFAULT_SPEC.sample_rate_hz, context: int = 0) -> PreprocessSpec:
+              rate_hz: float = DEFAULT_SPEC.sample_rate_hz, context: int = 0,
+              classes: Optional[Tuple[Tuple[int, ...], Tuple[str, ...]]] = None
+              ) -> PreprocessSpec:
     """The spec for a named task and channel set (UCI HAR windowing: 2.56 s, 50 % overlap).
 
     `context` samples before each labelled `window` are fed to the model too: its input is
     `context + window` samples long, and the labelled windows (the examples and their labels)
     are the same as without context, bar those too close to a recording's start to have it.
+    `classes` (label ids, names) replace the task's: the data's own classes, whole windows
+    of one class each (as har6).
     """
     if channels not in CHANNEL_SETS:
         raise DataError(f"unknown channel set {channels!r}; choose from {sorted(CHANNEL_SETS)}")
-    ids, names, fraction = task_labels(task)
+    if classes is not None:
+        ids, names, fraction = tuple(classes[0]), tuple(classes[1]), 1.0
+    else:
+        ids, names, fraction = task_labels(task)
     return PreprocessSpec(sample_rate_hz=rate_hz, window=window + context, hop=hop,
                           channels=CHANNEL_SETS[channels], acc_mode=acc_mode, label_ids=ids,
                           labels=names, min_label_fraction=fraction,
                           label_span=window if context else 0)
+
+
+def data_classes(recordings: Iterable[Recording],
+                 label_names: Mapping[int, str]) -> Tuple[Tuple[int, ...], Tuple[str, ...]]:
+    """(ids, names) of the labels present in `recordings`, ordered by name."""
+    present = set()
+    for rec in recordings:
+        present.update(int(i) for i in np.unique(rec.labels) if i >= 0)
+    if not present:
+        raise DataError("the data has no labelled samples")
+    pairs = sorted((str(label_names.get(i, i)), i) for i in present)
+    return tuple(i for _, i in pairs), tuple(n for n, _ in pairs)
+
+
+def check_lengths(recordings: Sequence[Recording], spec: PreprocessSpec) -> None:
+    """DataError naming a file none of whose recordings holds one window: it would add
+    nothing, silently (gap-split stretches shorter than a window are only skipped)."""
+    longest: Dict[str, int] = {}
+    for rec in recordings:
+        longest[rec.source] = max(longest.get(rec.source, 0), len(rec))
+    for source, n in longest.items():
+        if n < spec.window:
+            name = source.partition(":")[2] or source or "a recording"
+            raise DataError(f"{name}: {n} samples at {spec.sample_rate_hz:g} Hz "
+                            f"({n / spec.sample_rate_hz:.2f} s) is shorter than one window "
+                            f"({spec.window} samples, {spec.window / spec.sample_rate_hz:.2f} "
+                            "s); give a shorter --window (e.g. --window 1s)")
 
 
 def windows_from_recordings(recordings: Iterable[Recording], spec: PreprocessSpec) -> WindowSet:
@@ -131,8 +165,9 @@ def subjects_of(recordings: Iterable[Recording]) -> List[int]:
 
 
 def load_run(run_dir) -> RunData:
-    """Rebuild a run's spec, config and windows from its folder (spec.json, config.json)."""
-    from har_train.data.sources import load_recordings
+    """Rebuild a run's spec, config and windows from its folder (spec.json, config.json):
+    CSV data is read again at the spec's rate in the config's units."""
+    from har_train.data.sources import load_source
 
     run = Path(run_dir)
     try:
@@ -144,7 +179,8 @@ def load_run(run_dir) -> RunData:
         raise DataError(f"{run} is not a run folder: {exc.filename} is missing") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{run}: unreadable spec.json/config.json: {exc}") from None
-    recordings = load_recordings(source)
+    recordings = load_source(source, spec.sample_rate_hz, config.get("acc_unit", "g"),
+                             config.get("gyro_unit", "rad/s")).recordings
     stored = run / "fingerprint.txt"
     if stored.exists() and stored.read_text().strip() != fingerprint(recordings):
         raise DataError(f"data source {source!r} no longer matches the run's fingerprint; "

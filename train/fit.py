@@ -17,10 +17,12 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
-from har_train.config import TrainConfig, make_split
-from har_train.dataset import SplitData, build_split_data, fingerprint, subjects_of
+from har_train.config import DATA_TASK, TrainConfig, make_split
+from har_train.dataset import (SplitData, build_split_data, check_lengths, data_classes,
+                               fingerprint, subjects_of)
 from har_train.errors import ConfigError, DataError
 from har_train.models import build_model, count_params
+from har_train.recipe import DEFAULT_BN_MOMENTUM, Recipe, choose_recipe, guard
 from har_train.report import best_epoch, evaluate, plot_confusion, plot_history, write_metrics
 from har_train.rundir import check_out_dir, package_versions, prepare_out_dir
 
@@ -112,7 +114,18 @@ def _augment_config(config: TrainConfig):
         raise ConfigError(str(exc)) from None
 
 
-def _fit(config: TrainConfig, data: SplitData, spec, out: Path, augment, soft=None):
+def _set_bn_momentum(model, momentum: float) -> None:
+    """Give every BatchNormalization layer `momentum` (the builders use Keras's 0.99, which
+    the recipe keeps unless epochs are short; the layers read it on every training call)."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
+
+
+def _fit(config: TrainConfig, data: SplitData, spec, out: Path, augment, recipe: Recipe,
+         soft=None):
     """Build, compile and fit (`soft`: distillation targets, see WindowFeeder); returns (best
     model reloaded from disk, history)."""
     import keras
@@ -122,9 +135,11 @@ def _fit(config: TrainConfig, data: SplitData, spec, out: Path, augment, soft=No
     mean, var = normalization_stats(data.train.x)
     model = build_model(config.model, spec, mean, var, input_clip=config.input_clip,
                         **dict(config.model_options))
+    if recipe.bn_momentum != DEFAULT_BN_MOMENTUM:
+        _set_bn_momentum(model, recipe.bn_momentum)
     weights = (class_sample_weights(data.train.y, spec.num_classes)
                if config.class_weight else None)
-    feeder = WindowFeeder(data.train.x, data.train.y, spec.num_classes, config.batch_size,
+    feeder = WindowFeeder(data.train.x, data.train.y, spec.num_classes, recipe.batch_size,
                           config.seed, spec.model_channels, augment, weights, soft)
     _compile(model, config, len(feeder))
     val_y = np.eye(spec.num_classes, dtype=np.float32)[data.val.y]
@@ -148,23 +163,47 @@ def selection_message(val_loss: List[float], epochs: int, patience: int) -> str:
     return f"{stop}; restored epoch {best} (lowest val_loss, {val_loss[best - 1]:.4f})"
 
 
-def _load_data(config: TrainConfig, recordings):
-    from har_train.data.sources import load_recordings
+def data_spec(config: TrainConfig, source) -> Tuple[TrainConfig, Any]:
+    """The config as a loaded `SourceData` resolves it (rate, window and hop in samples,
+    task) and its spec."""
+    resolved = config.for_data(source.rate_hz, source.named)
+    if resolved.train_hop is not None and resolved.train_hop > resolved.hop:
+        raise ConfigError(f"train_hop must be between 1 and hop ({resolved.hop}), "
+                          f"got {resolved.train_hop!r}")
+    classes = (data_classes(source.recordings, source.label_names)
+               if resolved.task == DATA_TASK else None)
+    spec = resolved.make_spec(classes)
+    if any(abs(r.rate_hz - spec.sample_rate_hz) > 1e-9 for r in source.recordings):
+        raise DataError(f"{config.data!r} is recorded at {source.rate_hz:g} Hz, not "
+                        f"{spec.sample_rate_hz:g} Hz; --rate applies to csv: data only")
+    return resolved, spec
 
-    if recordings is None:
-        recordings = load_recordings(config.data)
-    spec = config.make_spec()
-    split = make_split(config, subjects_of(recordings))
-    data = build_split_data(recordings, spec, split, config.train_hop)
+
+def load_data(config: TrainConfig, source=None):
+    """The source's recordings, the config as the data resolves it (rate, window, hop in
+    samples, task), its spec and its split's windows. `source` is a loaded `SourceData`, a
+    list of recordings of a built-in source, or None to load `config.data`."""
+    from har_train.data.sources import SourceData, load_source
+
+    if source is None:
+        source = load_source(config.data, config.rate_hz, config.acc_unit, config.gyro_unit)
+    elif not isinstance(source, SourceData):
+        source = SourceData.of(source)
+    resolved, spec = data_spec(config, source)
+    check_lengths(source.recordings, spec)
+    split = make_split(config, subjects_of(source.recordings), source.test, source.val)
+    data = build_split_data(source.recordings, spec, split, config.train_hop)
     if len(data.val) == 0:
         raise DataError(f"validation subjects {list(split.val)} have no windows for "
-                        f"task {config.task}")
-    return recordings, spec, data
+                        f"the classes {list(spec.labels)} (give others with --val-subjects)")
+    return source, resolved, spec, data
 
 
-def _write_inputs(out: Path, config: TrainConfig, spec, data: SplitData, recordings) -> None:
+def _write_inputs(out: Path, config: TrainConfig, spec, data: SplitData, recordings,
+                  recipe: Dict[str, Any]) -> None:
     record = config.to_dict()
     record["split"] = data.split.to_dict()
+    record["recipe"] = recipe
     (out / "config.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     (out / "spec.json").write_text(spec.to_json() + "\n")
     (out / "fingerprint.txt").write_text(fingerprint(recordings) + "\n")
@@ -179,10 +218,46 @@ def _summarise(model, config: TrainConfig, spec, data: SplitData, history, secon
         "best_epoch": int(np.nanargmin(val_loss)) + 1, "best_val_loss": float(np.nanmin(val_loss)),
         "train_seconds": round(seconds, 1),
         "windows": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
+        "test_subjects": list(data.split.test),
         "train_class_counts": data.train.class_counts(spec.num_classes).tolist(),
         "val": evaluate(model, data.val, spec.labels),
         "test": evaluate(model, data.test, spec.labels),
     }
+
+
+def _resolved(config: TrainConfig, resolved: TrainConfig, source, recipe: Recipe):
+    """What the data decided, for config.json and metrics.json ("recipe")."""
+    record = recipe.to_dict()
+    record.update(rate_hz=resolved.rate_hz, window=resolved.window, hop=resolved.hop,
+                  task=resolved.task, test_subjects_from=(
+                      "--test-subjects" if config.test_subjects is not None
+                      else source.split_from))
+    return record
+
+
+def _report_guard(model, spec, data: SplitData, history, recipe: Recipe,
+                  metrics: Dict[str, Any]) -> None:
+    """Score the selected model on its training windows in inference mode and warn (printed
+    and in metrics.json "warnings") when that contradicts training-mode accuracy."""
+    best = metrics["best_epoch"] - 1
+    train_mode = history.get("accuracy") or [float("nan")]
+    train_mode_acc = float(train_mode[min(best, len(train_mode) - 1)])
+    train_acc = evaluate(model, data.train, spec.labels)["accuracy"]
+    metrics["train_accuracy"] = {"inference": train_acc, "training_mode": train_mode_acc}
+    present = int((data.train.class_counts(spec.num_classes) > 0).sum())
+    metrics["warnings"] = guard(train_mode_acc, train_acc, metrics["val"]["accuracy"], present,
+                                recipe)
+    for line in metrics["warnings"]:
+        print(line)
+
+
+def _announce(config: TrainConfig, spec, data: SplitData, test_from: str, backend: str) -> None:
+    split = data.split
+    print(f"training {config.model} on {len(data.train)} windows (subjects {list(split.train)}),"
+          f" validating on {len(data.val)} (subjects {list(split.val)}), testing on "
+          f"{len(data.test)} (subjects {list(split.test)}: {test_from}), "
+          f"{spec.sample_rate_hz:g} Hz, window {spec.window} hop {spec.hop}, "
+          f"classes {list(spec.labels)}, backend {backend}")
 
 
 def train(config: TrainConfig, out_dir, overwrite: bool = False,
@@ -191,28 +266,33 @@ def train(config: TrainConfig, out_dir, overwrite: bool = False,
 
     Model selection (early stopping, checkpoint, learning-rate drops) looks only at the
     validation subjects; the test subjects are scored once, with the selected weights.
-    `recordings` skips reloading the data source (k-fold reuses one load).
+    `recordings` (a `SourceData` or a list of recordings) skips reloading the data source
+    (k-fold reuses one load). Batch size and BatchNorm momentum adapt to the number of
+    training windows unless the config sets them (`har_train.recipe`).
     """
     import keras
 
     augment = _augment_config(config)
     check_out_dir(out_dir, overwrite)
     keras.utils.set_random_seed(config.seed)
-    recordings, spec, data = _load_data(config, recordings)
+    source, resolved, spec, data = load_data(config, recordings)
+    recipe = choose_recipe(len(data.train), config.batch_size, config.bn_momentum)
     soft = None
     if config.teacher:  # before the folder is written: a bad teacher leaves nothing behind
         from har_train.distill import soft_targets
 
-        soft = soft_targets(config, spec, data)
+        soft = soft_targets(resolved, spec, data)
     out = prepare_out_dir(out_dir, overwrite)
-    _write_inputs(out, config, spec, data, recordings)
-    print(f"training {config.model} on {len(data.train)} windows (subjects "
-          f"{list(data.split.train)}), validating on {len(data.val)} (subjects "
-          f"{list(data.split.val)}), backend {keras.backend.backend()}")
+    record = _resolved(config, resolved, source, recipe)
+    _write_inputs(out, config, spec, data, source.recordings, record)
+    _announce(config, spec, data, record["test_subjects_from"], keras.backend.backend())
+    print(recipe.describe())
     start = time.monotonic()
-    model, history = _fit(config, data, spec, out, augment, soft)
-    print(selection_message(history.get("val_loss") or [], config.epochs, config.patience))
-    metrics = _summarise(model, config, spec, data, history, time.monotonic() - start)
+    model, history = _fit(resolved, data, spec, out, augment, recipe, soft)
+    print(selection_message(history.get("val_loss") or [], resolved.epochs, resolved.patience))
+    metrics = _summarise(model, resolved, spec, data, history, time.monotonic() - start)
+    metrics["recipe"] = record
+    _report_guard(model, spec, data, history, recipe, metrics)
     write_metrics(out / "metrics.json", metrics)
     plot_confusion(metrics["test"]["confusion_matrix"], spec.labels,
                    out / "confusion_matrix.png",

@@ -38,3 +38,18 @@ def test_missing_subject_is_a_data_error(tmp_path):
     assert result.exit_code == 4
     assert "has no subject 99" in result.output
     assert not list(tmp_path.glob("*.csv"))
+
+
+def test_a_csv_source_with_class_names_keeps_them(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    rows = "".join(f"{i * 0.1:.1f},1,0,0,{'walk' if i < 5 else 'sit'},3\n" for i in range(10))
+    (src / "a.csv").write_text("timestamp,ax,ay,az,label,subject\n" + rows)
+    result = CliRunner().invoke(cli, ["to-csv", f"csv:{src}", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "out" / "s03_e00.csv").read_text()
+    assert ",walk,3," in text and ",sit,3," in text
+    [again] = load_recordings(f"csv:{tmp_path / 'out'}")
+    [first] = load_recordings(f"csv:{src}")
+    np.testing.assert_array_equal(again.labels, first.labels)
+    assert again.rate_hz == first.rate_hz == 10.0

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from har_runtime.contract.units import STANDARD_GRAVITY
-from har_runtime.csvio import CSVFormatError, read_csv_recordings, write_csv_recording
+from har_runtime.contract.labels import HAPT_LABELS
+from har_runtime.csvio import (CSVFormatError, named_label_id, read_csv_data,
+                               read_csv_recordings, write_csv_recording)
 from har_train.data.synthetic import synthetic_recording
 
 GOOD = "timestamp,ax,ay,az,label\n0.00,0,0,1,5\n0.02,0,0,1,5\n0.04,0,0,1,5\n"
@@ -49,6 +51,12 @@ BAD = [
     ("timestamp,ax,ay,az\n0,1,1,1\n0.04,1,1,1\n0.02,1,1,1\n", 4, "does not increase"),
     ("timestamp,ax,ay,az,label\n0,1,1,1,2\n0.02,1,1,1,-1\n0.04,1,1,1,99\n", 4,
      "label 99 is not a HAPT id"),
+    ("timestamp,ax,ay,az,label\n0,1,1,1,sit\n0.02,1,1,1,-1\n0.04,1,1,1,4\n", 4,
+     "'4' is a number, but other rows name classes"),
+    ("timestamp,ax,ay,az,split\n0,1,1,1,train\n0.02,1,1,1,holdout\n", 3,
+     "column 'split': 'holdout' is not one of train, val, validation, test"),
+    ("timestamp,ax,ay,az,subject,split\n0,1,1,1,4,train\n0.02,1,1,1,4,test\n", 3,
+     "subject 4 is in split 'test' here but 'train'; a subject belongs to one split"),
 ]
 
 
@@ -132,3 +140,57 @@ def test_a_folder_reads_every_csv(tmp_path):
     recordings = read_csv_recordings(tmp_path)
     assert [(r.source, int(r.labels[0])) for r in recordings] == [("csv:a.CSV", 4),
                                                                   ("csv:b.csv", 5)]
+
+
+def test_class_names_get_ids_that_depend_on_the_name_alone(tmp_path):
+    text = ("timestamp,ax,ay,az,label\n0,1,0,0,Standing\n0.02,1,0,0, standing\n"
+            "0.04,1,0,0,\n0.06,1,0,0,-1\n0.08,1,0,0,cycling\n")
+    data = read_csv_data(_write(tmp_path, text), rate_hz=50.0)
+    standing, cycling = named_label_id("standing"), named_label_id("cycling")
+    assert data.recordings[0].labels.tolist() == [standing, standing, -1, -1, cycling]
+    assert data.label_names == {standing: "standing", cycling: "cycling"}
+    assert min(standing, cycling) > max(HAPT_LABELS)
+    # Another file naming only one of the classes agrees on its id (replay reads one file).
+    only = _write(tmp_path, "timestamp,ax,ay,az,label\n0,1,0,0,cycling\n0.02,1,0,0,cycling\n",
+                  "other.csv")
+    assert read_csv_recordings(only)[0].labels.tolist() == [cycling, cycling]
+
+
+def test_names_and_ids_in_one_folder_are_refused(tmp_path):
+    _write(tmp_path, "timestamp,ax,ay,az,label\n0,1,0,0,walk\n", "a.csv")
+    _write(tmp_path, "timestamp,ax,ay,az,label\n0,1,0,0,5\n", "b.csv")
+    with pytest.raises(CSVFormatError, match="integer ids, but a.csv names its classes") as info:
+        read_csv_data(tmp_path, rate_hz=50.0)
+    assert info.value.path.endswith("b.csv")
+
+
+def test_names_round_trip_through_write_csv_recording(tmp_path):
+    path = _write(tmp_path, "timestamp,ax,ay,az,label\n0,1,0,0,walk\n0.02,1,0,0,\n"
+                            "0.04,1,0,0,walk\n")
+    data = read_csv_data(path, rate_hz=50.0)
+    write_csv_recording(tmp_path / "copy.csv", data.recordings[0], data.label_names)
+    assert "walk" in (tmp_path / "copy.csv").read_text()
+    again = read_csv_data(tmp_path / "copy.csv", rate_hz=50.0)
+    np.testing.assert_array_equal(again.recordings[0].labels, data.recordings[0].labels)
+
+
+def test_split_column_assigns_each_subject_a_side(tmp_path):
+    rows = "".join(f"{i * 0.1},1,0,0,{s},{side}\n" for i in range(3)
+                   for s, side in [(1, "train"), (2, "Validation"), (3, "test")])
+    _write(tmp_path, "timestamp,ax,ay,az,subject,split\n" + rows, "a.csv")
+    assert read_csv_data(tmp_path).splits == {1: "train", 2: "val", 3: "test"}
+    _write(tmp_path, "timestamp,ax,ay,az,subject,split\n0,1,0,0,3,train\n", "b.csv")
+    with pytest.raises(CSVFormatError, match="subject 3 is in split 'train' here but 'test' "
+                                             "in a.csv") as info:
+        read_csv_data(tmp_path)
+    assert info.value.path.endswith("b.csv")
+
+
+@pytest.mark.parametrize("step, rate", [(0.1, 10.0), (0.0201, 50.0), (0.08, 12.5)])
+def test_without_a_rate_the_files_own_rate_is_used(tmp_path, step, rate):
+    rng = np.random.default_rng(3)
+    times = np.cumsum(rng.normal(step, step / 50, 200))
+    text = "timestamp,ax,ay,az\n" + "".join(f"{t!r},1,0,0\n" for t in times)
+    data = read_csv_data(_write(tmp_path, text))
+    assert data.rate_hz == rate and data.recordings[0].rate_hz == rate
+    assert read_csv_recordings(_write(tmp_path, text))[0].rate_hz == 50.0  # the runtime's API

@@ -119,3 +119,20 @@ def test_synthetic_source_gives_a_usable_default_split():
     data = build_split_data(recs, make_spec(), split)
     assert len(data.train) and len(data.val) and len(data.test)
     assert set(data.test.subject.tolist()) == {2, 4, 9, 10}
+
+
+def test_data_without_test_subjects_gets_seeded_picks_never_all():
+    from har_train.splits import pick_test
+
+    split = default_split(range(1, 41), test=None, seed=0)
+    assert len(split.test) == 8  # 20 % of 40, whichever UCI HAR ids they happen to be
+    assert default_split(range(1, 41), test=None, seed=0) == split
+    assert len(split.val) == 3 and len(split.train) == 29
+    assert pick_test([4, 9]) in ((4,), (9,))
+    with pytest.raises(SplitError, match=r"at least 2 subjects, the data has \[0\]"):
+        pick_test([0])
+
+
+def test_a_test_subject_named_for_validation_is_refused_naming_the_data_split():
+    with pytest.raises(SplitError, match=r"the test subjects are \[7, 8\], the others \[1, 2, 3\]"):
+        default_split([1, 2, 3, 7, 8], test=(7, 8), val=(7,))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from har_runtime.csvio import write_csv_recording
-from har_train.data.sources import load_recordings
+from har_train.data.sources import load_source
 from har_train.errors import DataError
 
 
@@ -17,8 +17,11 @@ def write_source_csv(source: str, out_dir, subjects: Optional[Sequence[int]] = N
     """Write each recording of `source` (only `subjects`, if given) to OUT/sSS_eEE.csv.
 
     Returns the files written, in recording order. DataError if no recording is selected.
+    A CSV source that names its classes is written with the names.
     """
-    recordings = load_recordings(source)
+    data = load_source(source)
+    recordings = data.recordings
+    names = data.label_names if data.named else None
     if subjects:
         have = sorted({r.subject for r in recordings})
         missing = sorted(set(subjects) - set(have))
@@ -32,7 +35,7 @@ def write_source_csv(source: str, out_dir, subjects: Optional[Sequence[int]] = N
         paths = []
         for rec in recordings:
             path = out / f"s{rec.subject:02d}_e{rec.session:02d}.csv"
-            write_csv_recording(path, rec)
+            write_csv_recording(path, rec, names)
             paths.append(path)
     except OSError as exc:
         raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
