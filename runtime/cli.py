@@ -122,13 +122,14 @@ def source_hint(path: str, bundle: Path) -> str:
             f"har-runtime replay {shlex.quote(str(bundle))} {folder} --fast")
 
 
-def _load_recordings(path: str, rate_hz: float, max_gap_s: float, bundle: Path) -> list:
+def _load_recordings(path: str, spec, bundle: Path, acc_unit: str, gyro_unit: str) -> list:
     from har_runtime.csvio import read_csv_recordings
 
     hint = source_hint(path, bundle)
     if hint and not Path(path).exists():
         raise BadData(f"{path}: no such file or folder; replay reads CSV (docs/DATA.md)" + hint)
-    recordings = read_csv_recordings(path, rate_hz=rate_hz, max_gap_s=max_gap_s)
+    recordings = read_csv_recordings(path, acc_unit, gyro_unit, rate_hz=spec.sample_rate_hz,
+                                     max_gap_s=spec.max_gap_s)
     if not recordings:
         raise BadData(f"{path}: no samples to replay")
     return recordings
@@ -143,7 +144,12 @@ def _load_recordings(path: str, rate_hz: float, max_gap_s: float, bundle: Path) 
 @click.option("--fast", is_flag=True, help="As fast as possible (ignores --speed).")
 @click.option("--png", "png", type=click.Path(dir_okay=False), default=None,
               help="Write a predicted-vs-true timeline plot here (needs matplotlib).")
-def replay(bundle: Path, recording: str, variant, interpreter, threads, speed, fast, png) -> None:
+@click.option("--acc-unit", type=KEYS["acc_unit"].metadata["kind"], default="g",
+              show_default=True, help="Unit of the CSV's accelerometer columns.")
+@click.option("--gyro-unit", type=KEYS["gyro_unit"].metadata["kind"], default="rad/s",
+              show_default=True, help="Unit of the CSV's gyroscope columns.")
+def replay(bundle: Path, recording: str, variant, interpreter, threads, speed, fast, png,
+           acc_unit, gyro_unit) -> None:
     """Stream RECORDING through BUNDLE and print the activity timeline.
 
     RECORDING is a CSV file or folder (docs/DATA.md schema); `har-train to-csv hapt OUT
@@ -154,8 +160,7 @@ def replay(bundle: Path, recording: str, variant, interpreter, threads, speed, f
     from har_runtime.replay import plot_timelines, replay_recording
 
     model = BundleModelLoader(bundle, variant, interpreter, threads)()
-    recordings = _load_recordings(recording, model.spec.sample_rate_hz, model.spec.max_gap_s,
-                                  bundle)
+    recordings = _load_recordings(recording, model.spec, bundle, acc_unit, gyro_unit)
     results = []
     for rec in recordings:
         res = replay_recording(rec, model.spec, model.classifier, model.smoothing,

@@ -53,3 +53,22 @@ def test_a_csv_source_with_class_names_keeps_them(tmp_path):
     [first] = load_recordings(f"csv:{src}")
     np.testing.assert_array_equal(again.labels, first.labels)
     assert again.rate_hz == first.rate_hz == 10.0
+
+
+def test_a_session_split_by_gaps_is_written_one_file_per_stretch(tmp_path):
+    from har_runtime.csvio import write_csv_recording
+
+    [rec] = [r for r in load_recordings("synthetic:1") if r.subject == 3]
+    gapped = tmp_path / "gapped.csv"
+    write_csv_recording(gapped, rec)
+    rows = gapped.read_text().splitlines()
+    # A 10 s jump in the timestamps halfway makes two recordings of one (subject, session).
+    half = len(rows) // 2
+    shifted = [",".join([repr(float(r.split(",")[0]) + 10.0)] + r.split(",")[1:])
+               for r in rows[half:]]
+    gapped.write_text("\n".join(rows[:half] + shifted) + "\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["to-csv", f"csv:{gapped}", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.csv")) == ["s03_e00.csv", "s03_e00_2.csv"]
+    assert len(read_csv_recordings(out, rate_hz=rec.rate_hz)) == 2

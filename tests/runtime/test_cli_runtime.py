@@ -176,3 +176,21 @@ def test_help_lists_the_exit_codes_and_serve_help_stays_short():
     flags = {word.rstrip(",") for word in serve.split() if word.startswith("--")}
     assert flags == {"--config", "--source", "--sink", "--variant", "--interpreter", "--threads",
                      "--emit", "--acc-unit", "--gyro-unit", "--time-unit", "--help"}
+
+
+def test_replay_reads_a_csv_in_other_units_with_the_unit_options(tmp_path, recording, csv_file):
+    from dataclasses import replace
+
+    from har_runtime.contract.units import STANDARD_GRAVITY
+
+    converted = replace(recording, acc=recording.acc * STANDARD_GRAVITY,
+                        gyro=np.degrees(recording.gyro))
+    write_csv_recording(tmp_path / "phone.csv", converted)
+    want = invoke("replay", golden_bundle(), csv_file, "--fast")
+    naive = invoke("replay", golden_bundle(), tmp_path / "phone.csv", "--fast")
+    got = invoke("replay", golden_bundle(), tmp_path / "phone.csv", "--fast",
+                 "--acc-unit", "m/s2", "--gyro-unit", "deg/s")
+    assert want.exit_code == got.exit_code == 0, got.output
+    accuracy = [line for line in want.output.splitlines() if "accuracy" in line]
+    assert accuracy and accuracy == [line for line in got.output.splitlines() if "accuracy" in line]
+    assert accuracy != [line for line in naive.output.splitlines() if "accuracy" in line]

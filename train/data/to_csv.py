@@ -16,6 +16,9 @@ from har_train.errors import DataError
 def write_source_csv(source: str, out_dir, subjects: Optional[Sequence[int]] = None) -> List[Path]:
     """Write each recording of `source` (only `subjects`, if given) to OUT/sSS_eEE.csv.
 
+    A session split into several recordings (a CSV source with gaps) gets one file per
+    stretch, sSS_eEE_K.csv from the second on, so no stretch overwrites another.
+
     Returns the files written, in recording order. DataError if no recording is selected.
     A CSV source that names its classes is written with the names.
     """
@@ -32,9 +35,14 @@ def write_source_csv(source: str, out_dir, subjects: Optional[Sequence[int]] = N
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        paths = []
+        paths: List[Path] = []
         for rec in recordings:
-            path = out / f"s{rec.subject:02d}_e{rec.session:02d}.csv"
+            stem = f"s{rec.subject:02d}_e{rec.session:02d}"
+            path = out / f"{stem}.csv"
+            stretch = 1
+            while path in paths:
+                stretch += 1
+                path = out / f"{stem}_{stretch}.csv"
             write_csv_recording(path, rec, names)
             paths.append(path)
     except OSError as exc:
