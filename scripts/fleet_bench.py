@@ -123,7 +123,9 @@ class Daemon:
 
     def _read(self) -> None:
         for line in self.process.stderr:
-            self.lines.append((time.monotonic(), json.loads(line)))
+            # Only the daemon's own lines: an interpreter build may print a C++ INFO line.
+            if line.startswith("{"):
+                self.lines.append((time.monotonic(), json.loads(line)))
 
     def first(self, event: str, predicate=lambda c: True) -> Optional[float]:
         """When the first log line of `event` satisfying `predicate` arrived."""

@@ -39,6 +39,15 @@ def phone_bodies(seconds=12, rate=50):
     return bodies
 
 
+def _first_json_line(stream) -> str:
+    # tflite-runtime's C++ may print "INFO: Created TensorFlow Lite XNNPACK delegate" on stderr
+    # when the model loads (docs/RUNTIME.md): every line the daemon itself writes is JSON.
+    for line in stream:
+        if line.startswith("{"):
+            return line
+    raise AssertionError("the daemon wrote no JSON log line")
+
+
 def test_phone_pushes_reach_home_assistant_through_mqtt(broker, tmp_path):
     watcher = Client(broker).subscribe("#")
     (tmp_path / "serve.toml").write_text("stats_interval = 0\n")
@@ -48,7 +57,7 @@ def test_phone_pushes_reach_home_assistant_through_mqtt(broker, tmp_path):
          "--acc-unit", "m/s2", "--config", str(tmp_path / "serve.toml")],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
-        start = json.loads(daemon.stderr.readline())
+        start = json.loads(_first_json_line(daemon.stderr))
         assert (start["event"], start["source"], start["host"]) == ("start", "http", "127.0.0.1")
         conn = http.client.HTTPConnection("127.0.0.1", start["port"], timeout=30)
         for body in phone_bodies():
@@ -67,7 +76,8 @@ def test_phone_pushes_reach_home_assistant_through_mqtt(broker, tmp_path):
         assert watcher.received("har/status/living-room")[0][1] == b"online"
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(30) == 0
-        final = json.loads(daemon.stderr.read().splitlines()[-1])
+        final = json.loads([line for line in daemon.stderr.read().splitlines()
+                            if line.startswith("{")][-1])
     finally:
         daemon.kill()
         daemon.wait()
