@@ -212,8 +212,11 @@ class StreamClassifier:
         parts: List[np.ndarray] = []
         ends: List[float] = []
         resets: List[int] = []
+        segments = self._resampler.push_arrays(t, x)
+        if not segments:  # samples between two grid points (a few, from an interleaved feed)
+            return self._no_windows, ends, resets
         windower, counters = self._windower, self.counters
-        for seg in self._resampler.push_arrays(t, x):
+        for seg in segments:
             if seg.new:
                 counters.discarded += windower.buffered
                 windower.reset()

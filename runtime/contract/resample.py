@@ -12,16 +12,16 @@ from __future__ import annotations
 import importlib
 import math
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, NamedTuple, Optional
 
 import numpy as np
 
 from har_runtime.contract.labels import UNLABELLED
 
 
-@dataclass(frozen=True)
-class Segment:
-    """Regular frames of one gap-free stretch; `new` marks the first output after a gap/start."""
+class Segment(NamedTuple):
+    """Regular frames of one gap-free stretch; `new` marks the first output after a gap/start.
+    (A named tuple: one is made per push, and a tuple is the cheapest immutable record.)"""
 
     times: np.ndarray
     frames: np.ndarray
@@ -47,6 +47,10 @@ class ResampleCounters:
 SCRATCH = 256
 #: Grid offsets k / rate computed ahead, so a push only adds the origin to a slice of them.
 GRID_BLOCK = 128
+#: Pushes of at most this many samples (a device's share of a batch of interleaved lines) are
+#: resampled in Python floats (`_push_small`): at this size each numpy call costs more than
+#: all of the arithmetic.
+SMALL = 8
 
 
 def _compiled_interp():
@@ -61,6 +65,30 @@ def _compiled_interp():
 
 
 _interp = _compiled_interp()
+
+
+def _lerp(g: float, x0: float, x1: float, a: List[float], b: List[float]) -> List[float]:
+    """np.interp's arithmetic at `g` strictly between samples (x0, a) and (x1, b), per channel:
+    the slope first, then one multiply and one add, each rounded (with finite samples and
+    increasing times its NaN fallback cannot trigger)."""
+    dx, d = x1 - x0, g - x0
+    return [(bc - ac) / dx * d + ac for ac, bc in zip(a, b)]
+
+
+def _scalar_matches_numpy() -> bool:
+    """Whether `_lerp` gives np.interp's bits on this build. A compiler may fuse np.interp's
+    multiply-add (one rounding instead of two); then small pushes take the numpy path too."""
+    rng = np.random.default_rng(0)
+    xp = np.cumsum(rng.uniform(1e-3, 1.0, 65))
+    fp = rng.normal(0.0, 1e3, 65)
+    g = rng.uniform(xp[0], xp[-1], 512)
+    j = np.searchsorted(xp, g, side="right") - 1
+    mine = [_lerp(v, xp[i], xp[i + 1], [fp[i]], [fp[i + 1]])[0] if xp[i] != v else fp[i]
+            for v, i in zip(g.tolist(), j.tolist())]
+    return np.array(mine).tobytes() == _interp(g, xp, fp).tobytes()
+
+
+_SCALAR_EXACT = _scalar_matches_numpy()
 
 
 @dataclass
@@ -87,6 +115,9 @@ class StreamResampler:
     def reset(self) -> None:
         """Forget the stream: the next sample starts a new segment."""
         self._last_t: Optional[float] = None
+        #: The newest accepted values as Python floats when the small path set them last (the
+        #: numpy paths then write them to the scratch first, `_sync_scratch`), else None.
+        self._newest: Optional[List[float]] = None
         self._last_label = UNLABELLED
         self._t0 = 0.0
         self._k = 0
@@ -107,6 +138,12 @@ class StreamResampler:
                     lab: Optional[np.ndarray] = None) -> List[Segment]:
         """`push` for arrays already in its form (float64 times (n,), float64 frames (n, c),
         int64 labels (n,) or None), unchecked: for callers that have just built them."""
+        if t.size <= SMALL and lab is None and self._last_t is not None and _SCALAR_EXACT:
+            small = self._push_small(t, x)
+            if small is not None:
+                return small
+        if self._newest is not None:
+            self._sync_scratch()
         if self._is_clean(t, x):
             # Nothing to clean: exactly what the general path below would make of this chunk.
             self.counters.accepted += t.size
@@ -150,6 +187,55 @@ class StreamResampler:
         # A sum is finite only when every value is (an overflowing sum of finite values merely
         # sends the chunk down the general path).
         return math.isfinite(np.add.reduce(x, axis=None))
+
+    def _push_small(self, t: np.ndarray, x: np.ndarray) -> Optional[List[Segment]]:
+        """The clean path of a few samples continuing the segment, in Python floats: the same
+        grid and the same frames (np.interp's arithmetic, `_lerp`); None when the chunk is not
+        clean (see `_is_clean`), for the general path to decide."""
+        times, rows = t.tolist(), x.tolist()
+        if x.shape[1] != self._fb.shape[0] or not times[-1] < self._limit:
+            return None
+        prev, gap = self._last_t, self.max_gap_s
+        for ti, row in zip(times, rows):
+            # NaN fails the comparison; a sum is finite only when every value is
+            if not (0.0 < ti - prev <= gap and math.isfinite(sum(row))):
+                return None
+            prev = ti
+        self.counters.accepted += len(times)
+        last, k0 = times[-1], self._k
+        k_end = self._grid_end(last)
+        newest = self._newest if self._newest is not None else self._fb[:, 0].tolist()
+        xp, fp = [self._last_t] + times, [newest] + rows
+        self._newest, self._last_t = rows[-1], last
+        if k_end <= k0:
+            return []
+        self._k = k_end
+        t0, rate, top = self._t0, self.rate_hz, len(xp) - 1
+        grid = [t0 + k / rate for k in range(k0, k_end)]  # as _grid_offsets + t0 rounds it
+        frames, j = [], 0
+        for g in grid:
+            while j < top and xp[j + 1] <= g:
+                j += 1
+            # On a sample (or the last one), np.interp returns the sample's own values.
+            frames.append(fp[j] if j == top or xp[j] == g else
+                          _lerp(g, xp[j], xp[j + 1], fp[j], fp[j + 1]))
+        return [Segment(np.array(grid), np.array(frames), None, False)]
+
+    def _sync_scratch(self) -> None:
+        """Put the newest accepted sample, which the small path kept in Python, in slot 0."""
+        self._tb[0], self._fb[:, 0] = self._last_t, self._newest
+        self._newest = None
+
+    def _grid_end(self, last: float) -> int:
+        """The first grid index k (>= the next one due) whose time t0 + k / rate is after
+        `last`."""
+        k_end = math.floor((last - self._t0) * self.rate_hz) + 1
+        # floor() on a product can land one off; settle it with the exact grid formula.
+        while k_end > self._k and self._t0 + (k_end - 1) / self.rate_hz > last:
+            k_end -= 1
+        while self._t0 + k_end / self.rate_hz <= last:
+            k_end += 1
+        return max(k_end, self._k)
 
     def _push_ordered(self, t, x, lab, running) -> List[Segment]:
         ordered = t > running
@@ -210,13 +296,7 @@ class StreamResampler:
     def _continue(self, t, x, lab, new) -> Segment:
         xp = self._abscissae(t)
         last = float(xp[-1])
-        k_end = math.floor((last - self._t0) * self.rate_hz) + 1
-        # floor() on a product can land one off; settle it with the exact grid formula.
-        while k_end > self._k and self._t0 + (k_end - 1) / self.rate_hz > last:
-            k_end -= 1
-        while self._t0 + k_end / self.rate_hz <= last:
-            k_end += 1
-        k_end = max(k_end, self._k)
+        k_end = self._grid_end(last)
         grid = np.add(self._grid_offsets(self._k, k_end), self._t0)
         if t.size and grid.size == t.size and grid.tobytes() == t.tobytes():
             # Samples exactly on the grid (a recording at the spec rate): np.interp would return

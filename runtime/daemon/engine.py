@@ -201,8 +201,9 @@ class Engine:
         done = 0
         for stream, s in staged:
             k = len(s.t_end)
-            out.extend(self._emit(stream.finish(s, probs[done:done + k] if k else None)))
-            done += k
+            if k or s.resets:  # finishing a push with neither is a no-op
+                out.extend(self._emit(stream.finish(s, probs[done:done + k] if k else None)))
+                done += k
         staged.clear()
         return out
 
