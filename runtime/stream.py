@@ -212,8 +212,11 @@ class StreamClassifier:
         parts: List[np.ndarray] = []
         ends: List[float] = []
         resets: List[int] = []
+        small = self._resampler.push_rows(t, x)
+        if small is not None:
+            return self._window_rows(*small)
         segments = self._resampler.push_arrays(t, x)
-        if not segments:  # samples between two grid points (a few, from an interleaved feed)
+        if not segments:
             return self._no_windows, ends, resets
         windower, counters = self._windower, self.counters
         for seg in segments:
@@ -237,6 +240,22 @@ class StreamClassifier:
         if len(parts) == 1:  # the usual case: no copy
             return parts[0], ends, resets
         return (np.concatenate(parts) if parts else self._no_windows), ends, resets
+
+    def _window_rows(self, times: List[float], rows: List[List[float]]):
+        """`_window` of a small push (a device's few samples from an interleaved feed), whose
+        frames the resampler made as Python lists; it continues the segment, so no reset."""
+        if not rows:  # samples between two grid points
+            return self._no_windows, [], []
+        windower, counters = self._windower, self.counters
+        first = windower.count
+        batch = windower.push_frames(rows)
+        counters.frames += len(rows)
+        counters.buffered = windower.buffered
+        done = batch.end_index
+        if not done.size:
+            return self._no_windows, [], []
+        self._advance(done.size)
+        return batch.windows, [times[e - first] for e in done.tolist()], []
 
     def _advance(self, n: int) -> None:
         first = self.spec.window if self._since_reset == 0 else self.spec.hop

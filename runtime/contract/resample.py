@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import math
 from dataclasses import dataclass, field
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -138,10 +138,11 @@ class StreamResampler:
                     lab: Optional[np.ndarray] = None) -> List[Segment]:
         """`push` for arrays already in its form (float64 times (n,), float64 frames (n, c),
         int64 labels (n,) or None), unchecked: for callers that have just built them."""
-        if t.size <= SMALL and lab is None and self._last_t is not None and _SCALAR_EXACT:
-            small = self._push_small(t, x)
+        if lab is None:
+            small = self.push_rows(t, x)
             if small is not None:
-                return small
+                times, frames = small
+                return [Segment(np.array(times), np.array(frames), None, False)] if times else []
         if self._newest is not None:
             self._sync_scratch()
         if self._is_clean(t, x):
@@ -188,7 +189,18 @@ class StreamResampler:
         # sends the chunk down the general path).
         return math.isfinite(np.add.reduce(x, axis=None))
 
-    def _push_small(self, t: np.ndarray, x: np.ndarray) -> Optional[List[Segment]]:
+    def push_rows(self, t: np.ndarray, x: np.ndarray
+                  ) -> Optional[Tuple[List[float], List[List[float]]]]:
+        """`push_arrays` (without labels) for a push of at most SMALL samples that continues
+        the segment and needs no cleaning: its new grid times and frames as Python lists
+        (computed in Python floats, bit for bit what the numpy path gives). None, with nothing
+        changed, when the push is not such a one: then `push_arrays` it."""
+        if t.size > SMALL or self._last_t is None or not _SCALAR_EXACT:
+            return None
+        return self._push_small(t, x)
+
+    def _push_small(self, t: np.ndarray, x: np.ndarray
+                    ) -> Optional[Tuple[List[float], List[List[float]]]]:
         """The clean path of a few samples continuing the segment, in Python floats: the same
         grid and the same frames (np.interp's arithmetic, `_lerp`); None when the chunk is not
         clean (see `_is_clean`), for the general path to decide."""
@@ -208,7 +220,7 @@ class StreamResampler:
         xp, fp = [self._last_t] + times, [newest] + rows
         self._newest, self._last_t = rows[-1], last
         if k_end <= k0:
-            return []
+            return [], []
         self._k = k_end
         t0, rate, top = self._t0, self.rate_hz, len(xp) - 1
         grid = [t0 + k / rate for k in range(k0, k_end)]  # as _grid_offsets + t0 rounds it
@@ -219,7 +231,7 @@ class StreamResampler:
             # On a sample (or the last one), np.interp returns the sample's own values.
             frames.append(fp[j] if j == top or xp[j] == g else
                           _lerp(g, xp[j], xp[j + 1], fp[j], fp[j + 1]))
-        return [Segment(np.array(grid), np.array(frames), None, False)]
+        return grid, frames
 
     def _sync_scratch(self) -> None:
         """Put the newest accepted sample, which the small path kept in Python, in slot 0."""

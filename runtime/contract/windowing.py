@@ -116,15 +116,16 @@ class Windower:
             labels = np.asarray(labels, dtype=np.int64)
         return self.push_frames(frames, labels)
 
-    def push_frames(self, frames: np.ndarray, labels: Optional[np.ndarray] = None) -> WindowBatch:
-        """`push` for arrays already in its form (float64 frames (n, channels), int64 labels
-        when tracked), unchecked: for callers that have just built them."""
+    def push_frames(self, frames, labels: Optional[np.ndarray] = None) -> WindowBatch:
+        """`push` for frames already in its form (float64 (n, channels), or a list of n rows of
+        Python floats; int64 labels when tracked), unchecked: for callers that have just built
+        them."""
         spec = self.spec
-        n = frames.shape[0]
+        n = len(frames)
         if n == 0:
             return self._none
         if self._buf is None:
-            self._open(frames[0])
+            self._open(np.asarray(frames[0], dtype=np.float64))
         if self._end + n > self._buf.shape[0]:
             self._make_room(n)
         lo, hi = self._end, self._end + n

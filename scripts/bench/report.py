@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from scripts.bench.common import COMMAND, JITTER
-from scripts.bench.metrics import (DEVICE_RATE_HZ, TARGET_INGEST, TARGET_KERAS_SPEEDUP,
-                                   TARGET_RSS_MB, TARGET_STREAM_OVER_INVOKE, Target,
+from scripts.bench.metrics import (DEVICE_RATE_HZ, FLEET_DEVICES, TARGET_FLEET_RSS_MIB,
+                                   TARGET_INGEST, TARGET_INGEST_INTERLEAVED,
+                                   TARGET_KERAS_SPEEDUP, TARGET_RSS_MB,
+                                   TARGET_STREAM_OVER_INVOKE, Target,
                                    devices_served, dig as get, fmt_count, fmt_kib, fmt_mib,
                                    fmt_ms, fmt_ratio, markdown_table, other_cores_busy, ratio)
 
@@ -34,7 +36,11 @@ def headline_values(res: Dict[str, Any]) -> Dict[str, Optional[float]]:
     biggest = max(sweep, key=lambda r: r["devices"]) if sweep else {}
     tflite_row = next((r for r in res["memory"] if r["label"].endswith("tflite-runtime")), {})
     hwm = get(tflite_row, "memory", "vm_hwm_mib")
-    return {"stream": stream, "invoke": invoke, "stream_jitter": p50(get(rec, "stream_jitter")),
+    worst = (get(res, "ingest", "interleaved", "runs") or [{}])[0]
+    return {"interleaved_cpu": worst.get("samples_per_cpu_s"),
+            "interleaved_devices": worst.get("devices"),
+            "fleet_rss": fleet_rss(res).get(FLEET_DEVICES[-1]),
+            "stream": stream, "invoke": invoke, "stream_jitter": p50(get(rec, "stream_jitter")),
             "keras_predict": p50(get(main, "keras",
             "models", "model", "predict")),
             "ingest_cpu": biggest.get("samples_per_cpu_s"), "ingest_wall":
@@ -43,8 +49,8 @@ def headline_values(res: Dict[str, Any]) -> Dict[str, Optional[float]]:
 
 
 def targets(res: Dict[str, Any]) -> List[Target]:
-    """The four stated targets with this run's measurements (the stream ratio twice: on-grid
-    and jittered input)."""
+    """The stated targets with this run's measurements (the stream ratio twice: on-grid and
+    jittered input)."""
     h = headline_values(res)
     return [
         Target("stream path vs Keras predict (speed-up, p50)",
@@ -55,8 +61,23 @@ def targets(res: Dict[str, Any]) -> List[Target]:
                ratio(h["stream_jitter"], h["invoke"]), TARGET_STREAM_OVER_INVOKE, False, "x"),
         Target(f"daemon ingest per core ({h['ingest_devices']} devices, samples per CPU-s)",
                h["ingest_cpu"], TARGET_INGEST, True, "samples/s"),
+        Target("daemon ingest per core, every line a different device "
+               f"({h['interleaved_devices']} devices, samples per CPU-s)",
+               h["interleaved_cpu"], TARGET_INGEST_INTERLEAVED, True, "samples/s"),
         Target("peak RSS, runtime with tflite-runtime", h["rss_mb"], TARGET_RSS_MB, False, "MB"),
+        Target(f"peak RSS, ingest process serving {FLEET_DEVICES[-1]:,} devices (MiB)",
+               h["fleet_rss"], TARGET_FLEET_RSS_MIB, False, "MiB"),
     ]
+
+
+def fleet_rss(res: Dict[str, Any]) -> Dict[int, float]:
+    """Peak RSS (MiB) of the fresh ingest process of each fleet size that was measured."""
+    out = {}
+    for item in (res.get("ingest") or {}).get("fleet") or []:
+        runs, hwm = get(item, "runs"), get(item, "memory", "vm_hwm_mib")
+        if runs and hwm is not None:
+            out[int(runs[0]["devices"])] = hwm
+    return out
 
 
 def _fmt_target(t: Target, value: Optional[float]) -> str:
@@ -215,7 +236,21 @@ def section_ingest(res: Dict[str, Any]) -> List[str]:
                             "samples/CPU-s", "devices @50 Hz", "predictions", "malformed"],
                            [_ingest_row(r) for r in runs]),
             "", f"Peak RSS of the ingest process after all runs: "
-            f"{fmt_mib(get(ing, 'sweep', 'memory', 'vm_hwm_mib'))} MiB.", ""]
+            f"{fmt_mib(get(ing, 'sweep', 'memory', 'vm_hwm_mib'))} MiB.", ""] + _fleet(res)
+
+
+def _fleet(res: Dict[str, Any]) -> List[str]:
+    """The fleet runs: one fresh ingest process per device count, with its peak RSS."""
+    items = [i for i in res["ingest"].get("fleet") or [] if get(i, "runs")]
+    if not items:
+        return []
+    rows = [_ingest_row(i["runs"][0]) + [fmt_mib(get(i, "memory", "vm_hwm_mib"))]
+            for i in items]
+    return ["Fleet memory: each row is a fresh ingest process (same data path, burst "
+            f"{res['ingest']['burst']}), so its peak RSS (VmHWM) is that fleet's.", "",
+            markdown_table(["devices", "burst", "samples", "wall s", "samples/s (wall)",
+                            "samples/CPU-s", "devices @50 Hz", "predictions", "malformed",
+                            "peak RSS MiB"], rows), ""]
 
 
 def section_memory(res: Dict[str, Any]) -> List[str]:

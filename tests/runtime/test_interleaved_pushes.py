@@ -38,7 +38,7 @@ def _segments(resampler, t, x, sizes):
 
 def _numpy_only():
     r = StreamResampler(RATE, GAP)
-    r._push_small = lambda t, x: None  # every chunk takes the numpy paths
+    r.push_rows = lambda t, x: None  # every chunk takes the numpy paths
     return r
 
 
@@ -46,7 +46,7 @@ def test_this_build_takes_the_small_path():
     assert resample_module._SCALAR_EXACT  # else the tests below would not exercise it
     r = StreamResampler(RATE, GAP)
     r.push(np.arange(3) / RATE, np.zeros((3, 3)))
-    assert r._push_small(np.array([3 / RATE]), np.ones((1, 3))) is not None
+    assert r.push_rows(np.array([3 / RATE]), np.ones((1, 3))) is not None
 
 
 @settings(max_examples=80, deadline=None)
