@@ -175,10 +175,13 @@ class StreamResampler:
         time in range and each step, from the newest accepted sample on, in (0, max_gap_s].
         When it does, the general path decides."""
         n = t.size
-        if n == 0 or n > SCRATCH or not (-self._limit < t[0] and t[-1] < self._limit):
+        if n == 0 or n > SCRATCH:
+            return False
+        first = t.item(0)  # Python floats: numpy scalars are slower at this arithmetic
+        if not (-self._limit < first and t.item(-1) < self._limit):
             return False  # NaN fails the range test too
         if self._last_t is not None:
-            if x.shape[1] != self._fb.shape[0] or not 0.0 < t[0] - self._last_t <= self.max_gap_s:
+            if x.shape[1] != self._fb.shape[0] or not 0.0 < first - self._last_t <= self.max_gap_s:
                 return False
         if n > 1:
             steps = np.subtract(t[1:], t[:-1])
@@ -310,7 +313,8 @@ class StreamResampler:
         last = float(xp[-1])
         k_end = self._grid_end(last)
         grid = np.add(self._grid_offsets(self._k, k_end), self._t0)
-        if t.size and grid.size == t.size and grid.tobytes() == t.tobytes():
+        if (t.size and grid.size == t.size and grid.item(0) == t.item(0)
+                and grid.tobytes() == t.tobytes()):
             # Samples exactly on the grid (a recording at the spec rate): np.interp would return
             # each sample's own values, so they are the frames.
             values = np.array(x, dtype=np.float64, order="C")
