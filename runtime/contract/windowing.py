@@ -8,6 +8,7 @@ depends on where chunk boundaries fell.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Optional
 
@@ -43,7 +44,7 @@ def transform_windows(raw: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     h, w = spec.history, spec.window
     body = raw[:, h:h + w, :]
     if spec.acc_mode == "total":
-        return np.ascontiguousarray(body, dtype=np.float32)
+        return np.array(body, dtype=np.float32, order="C")  # a copy, even of float32 frames
     acc_cols = [i for i, c in enumerate(spec.channels) if c in ACC_CHANNELS]
     gravity = raw[:, h:h + w, acc_cols].copy()
     for lag in range(1, spec.gravity_taps):
@@ -84,7 +85,11 @@ class Windower:
         # last `keep` rows moved to the front) only when full: a push copies its own frames
         # once, instead of concatenating the whole history every time.
         self._capacity = self._keep + 2 * spec.hop
-        self._span = np.arange(self._keep)
+        # In "total" mode a window is its frames cast to float32, so the buffer holds them cast
+        # already: the same values (each frame is rounded once either way) in half the memory,
+        # which counts at thousands of devices.
+        self._dtype = np.float32 if spec.acc_mode == "total" else np.float64
+        self._span = _span(self._keep)
         labels = np.empty(0, dtype=np.int64) if with_labels else None
         self._none = WindowBatch(np.empty((0,) + spec.input_shape, np.float32),
                                  np.empty(0, np.int64), labels)
@@ -157,7 +162,7 @@ class Windower:
 
     def _open(self, first: np.ndarray) -> None:
         """Start the buffers: `keep` rows of history, all copies of the first frame."""
-        self._buf = np.empty((self._capacity, first.shape[0]))
+        self._buf = np.empty((self._capacity, first.shape[0]), self._dtype)
         self._buf[:self._keep] = first
         if self.with_labels:
             self._lbuf = np.empty(self._capacity, dtype=np.int64)
@@ -171,6 +176,14 @@ class Windower:
         if self.with_labels:
             self._lbuf = _compact(self._lbuf, self._end, keep, size)
         self._end = keep
+
+
+@functools.lru_cache(maxsize=8)
+def _span(length: int) -> np.ndarray:
+    """0..length-1, read-only and shared: every device's windower indexes with the same one."""
+    span = np.arange(length)
+    span.setflags(write=False)
+    return span
 
 
 def _compact(buf: np.ndarray, end: int, keep: int, size: int) -> np.ndarray:
