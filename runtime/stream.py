@@ -226,16 +226,16 @@ class StreamClassifier:
                 self._since_reset = 0
                 resets.append(len(ends))
             first = windower.count
-            batch = windower.push_frames(seg.frames)
+            windows, first_end = windower.push_windows(seg.frames)
             counters.frames += seg.frames.shape[0]
-            done = batch.end_index
-            if done.size:
-                parts.append(batch.windows)
-                if done.size == 1:  # the streaming case, without index arithmetic
-                    ends.append(seg.times.item(done.item() - first))
+            if windows is not None:
+                parts.append(windows)
+                k = windows.shape[0]
+                if k == 1:  # the streaming case, without index arithmetic
+                    ends.append(seg.times.item(first_end - first))
                 else:
-                    ends.extend(seg.times[done - first].tolist())
-                self._advance(done.size)
+                    ends.extend(seg.times[first_end - first::self.spec.hop][:k].tolist())
+                self._advance(k)
         counters.buffered = windower.buffered
         if len(parts) == 1:  # the usual case: no copy
             return parts[0], ends, resets
@@ -248,14 +248,14 @@ class StreamClassifier:
             return self._no_windows, [], []
         windower, counters = self._windower, self.counters
         first = windower.count
-        batch = windower.push_frames(rows)
+        windows, first_end = windower.push_windows(rows)
         counters.frames += len(rows)
         counters.buffered = windower.buffered
-        done = batch.end_index
-        if not done.size:
+        if windows is None:
             return self._no_windows, [], []
-        self._advance(done.size)
-        return batch.windows, [times[e - first] for e in done.tolist()], []
+        k = windows.shape[0]
+        self._advance(k)
+        return windows, times[first_end - first::self.spec.hop][:k], []
 
     def _advance(self, n: int) -> None:
         first = self.spec.window if self._since_reset == 0 else self.spec.hop

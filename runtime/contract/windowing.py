@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -125,10 +125,28 @@ class Windower:
         """`push` for frames already in its form (float64 (n, channels), or a list of n rows of
         Python floats; int64 labels when tracked), unchecked: for callers that have just built
         them."""
-        spec = self.spec
+        windows, first_end = self.push_windows(frames, labels)
+        if windows is None:
+            return self._none
+        n, hop = windows.shape[0], self.spec.hop
+        batch_labels = None
+        if self.with_labels:
+            # The newest frame (index count - 1) is buffer row _end - 1.
+            stop = self._end + first_end - self.count + 1
+            span = self.spec.labelled
+            batch_labels = window_labels(
+                _rows(self._lbuf, stop, n, hop, span, self._span[:span]), self.spec)
+        ends = np.arange(first_end, first_end + hop * n, hop, dtype=np.int64)
+        return WindowBatch(windows, ends, batch_labels)
+
+    def push_windows(self, frames, labels: Optional[np.ndarray] = None
+                     ) -> Tuple[Optional[np.ndarray], int]:
+        """`push_frames` without the WindowBatch, for the stream's hot path: (the windows it
+        completes, or None; the frame index of the first one's last frame, counted from the
+        reset). The others end every `hop` frames after the first."""
         n = len(frames)
         if n == 0:
-            return self._none
+            return None, 0
         if self._buf is None:
             self._open(np.asarray(frames[0], dtype=np.float64))
         if self._end + n > self._buf.shape[0]:
@@ -142,23 +160,16 @@ class Windower:
         self.count += n
         # Window ends e are frame indices (from the reset) with e >= window - 1 and
         # e = window - 1 (mod hop); those in [count, count + n) complete now.
-        w, hop = spec.window, spec.hop
+        w, hop = self.spec.window, self.spec.hop
         k0 = -(-(max(count, w - 1) - (w - 1)) // hop)
         windows = (count + n - w) // hop + 1 - k0
         if windows <= 0:
-            return self._none
+            return None, 0
         first_end = (w - 1) + hop * k0
         # The window ending at frame e ends at buffer row lo + e - count.
         stop = lo + first_end - count + 1
-        batch_windows = transform_windows(
-            _rows(self._buf, stop, windows, hop, self._keep, self._span), spec)
-        batch_labels = None
-        if self.with_labels:
-            span = spec.labelled
-            batch_labels = window_labels(
-                _rows(self._lbuf, stop, windows, hop, span, self._span[:span]), spec)
-        ends = np.arange(first_end, first_end + hop * windows, hop, dtype=np.int64)
-        return WindowBatch(batch_windows, ends, batch_labels)
+        return (transform_windows(_rows(self._buf, stop, windows, hop, self._keep, self._span),
+                                  self.spec), first_end)
 
     def _open(self, first: np.ndarray) -> None:
         """Start the buffers: `keep` rows of history, all copies of the first frame."""
