@@ -195,21 +195,17 @@ class StreamResampler:
     def push_rows(self, t: np.ndarray, x: np.ndarray
                   ) -> Optional[Tuple[List[float], List[List[float]]]]:
         """`push_arrays` (without labels) for a push of at most SMALL samples that continues
-        the segment and needs no cleaning: its new grid times and frames as Python lists
-        (computed in Python floats, bit for bit what the numpy path gives). None, with nothing
-        changed, when the push is not such a one: then `push_arrays` it."""
+        the segment and needs no cleaning (see `_is_clean`): its new grid times and frames as
+        Python lists, computed in Python floats, bit for bit what the numpy path gives (the
+        grid as `_grid_offsets` + t0 rounds it, frames with np.interp's arithmetic, `_lerp`).
+        None, with nothing changed, when the push is not such a one: then `push_arrays` it."""
         if t.size > SMALL or self._last_t is None or not _SCALAR_EXACT:
             return None
-        return self._push_small(t, x)
-
-    def _push_small(self, t: np.ndarray, x: np.ndarray
-                    ) -> Optional[Tuple[List[float], List[List[float]]]]:
-        """The clean path of a few samples continuing the segment, in Python floats: the same
-        grid and the same frames (np.interp's arithmetic, `_lerp`); None when the chunk is not
-        clean (see `_is_clean`), for the general path to decide."""
-        times, rows = t.tolist(), x.tolist()
-        if x.shape[1] != self._fb.shape[0] or not times[-1] < self._limit:
+        times = t.tolist()
+        last = times[-1]
+        if x.shape[1] != self._fb.shape[0] or not last < self._limit:
             return None
+        rows = x.tolist()
         prev, gap = self._last_t, self.max_gap_s
         for ti, row in zip(times, rows):
             # NaN fails the comparison; a sum is finite only when every value is
@@ -217,23 +213,24 @@ class StreamResampler:
                 return None
             prev = ti
         self.counters.accepted += len(times)
-        last, k0 = times[-1], self._k
-        k_end = self._grid_end(last)
-        newest = self._newest if self._newest is not None else self._fb[:, 0].tolist()
-        xp, fp = [self._last_t] + times, [newest] + rows
+        xp = [self._last_t] + times
+        fp = [self._newest if self._newest is not None else self._fb[:, 0].tolist()] + rows
         self._newest, self._last_t = rows[-1], last
-        if k_end <= k0:
-            return [], []
-        self._k = k_end
-        t0, rate, top = self._t0, self.rate_hz, len(xp) - 1
-        grid = [t0 + k / rate for k in range(k0, k_end)]  # as _grid_offsets + t0 rounds it
-        frames, j = [], 0
-        for g in grid:
+        t0, rate, k = self._t0, self.rate_hz, self._k
+        g = t0 + k / rate
+        grid: List[float] = []
+        frames: List[List[float]] = []
+        j, top = 0, len(times)
+        while g <= last:  # the grid times up to the newest sample, as `_grid_end` finds them
             while j < top and xp[j + 1] <= g:
                 j += 1
             # On a sample (or the last one), np.interp returns the sample's own values.
             frames.append(fp[j] if j == top or xp[j] == g else
                           _lerp(g, xp[j], xp[j + 1], fp[j], fp[j + 1]))
+            grid.append(g)
+            k += 1
+            g = t0 + k / rate
+        self._k = k
         return grid, frames
 
     def _sync_scratch(self) -> None:

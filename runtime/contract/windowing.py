@@ -101,6 +101,7 @@ class Windower:
         self._lbuf: Optional[np.ndarray] = None
         self._end = 0  # rows of _buf in use; the last one holds the newest frame
         self.count = 0
+        self._next_end = self.spec.window - 1  # frame index where the next window ends
 
     @property
     def buffered(self) -> int:
@@ -157,15 +158,15 @@ class Windower:
             self._lbuf[lo:hi] = labels
         self._end = hi
         count = self.count
-        self.count += n
-        # Window ends e are frame indices (from the reset) with e >= window - 1 and
-        # e = window - 1 (mod hop); those in [count, count + n) complete now.
-        w, hop = self.spec.window, self.spec.hop
-        k0 = -(-(max(count, w - 1) - (w - 1)) // hop)
-        windows = (count + n - w) // hop + 1 - k0
-        if windows <= 0:
+        self.count = count + n
+        # Window ends are the frame indices (from the reset) window - 1 + i * hop; those before
+        # count + n complete now, from the next one due on.
+        first_end = self._next_end
+        if count + n <= first_end:
             return None, 0
-        first_end = (w - 1) + hop * k0
+        hop = self.spec.hop
+        windows = (count + n - 1 - first_end) // hop + 1
+        self._next_end = first_end + hop * windows
         # The window ending at frame e ends at buffer row lo + e - count.
         stop = lo + first_end - count + 1
         return (transform_windows(_rows(self._buf, stop, windows, hop, self._keep, self._span),

@@ -1,7 +1,7 @@
 """Interleaved devices: the small-push path of the resampler and the engine's per-device pushes.
 
 When every line is a different device, each device gets a sample or two per batch. Those take
-the resampler's Python-float path (`StreamResampler._push_small`); these tests check it against
+the resampler's Python-float path (`StreamResampler.push_rows`); these tests check it against
 the numpy path bit for bit, and that any interleaving and batching of devices in the engine gives
 each device exactly the events and counters of its whole stream pushed at once.
 """
