@@ -48,7 +48,7 @@ SCRATCH = 256
 #: Grid offsets k / rate computed ahead, so a push only adds the origin to a slice of them.
 GRID_BLOCK = 128
 #: Pushes of at most this many samples (a device's share of a batch of interleaved lines) are
-#: resampled in Python floats (`_push_small`): at this size each numpy call costs more than
+#: resampled in Python floats (`push_rows`): at this size each numpy call costs more than
 #: all of the arithmetic.
 SMALL = 8
 
@@ -306,10 +306,10 @@ class StreamResampler:
         return self._fb[:, :n + 1]
 
     def _continue(self, t, x, lab, new) -> Segment:
-        xp = self._abscissae(t)
-        last = float(xp[-1])
+        last = t.item(-1) if t.size else self._last_t
         k_end = self._grid_end(last)
         grid = np.add(self._grid_offsets(self._k, k_end), self._t0)
+        xp = None
         if (t.size and grid.size == t.size and grid.item(0) == t.item(0)
                 and grid.tobytes() == t.tobytes()):
             # Samples exactly on the grid (a recording at the spec rate): np.interp would return
@@ -317,14 +317,17 @@ class StreamResampler:
             values = np.array(x, dtype=np.float64, order="C")
             self._fb[:, 0] = x[-1]
         else:
-            fp = self._ordinates(x)
-            values = np.empty((grid.size, fp.shape[0]))
+            xp, fp = self._abscissae(t), self._ordinates(x)
+            # Channels as rows (contiguous writes); the frames are their transpose, a view.
+            values = np.empty((fp.shape[0], grid.size))
             if grid.size:
                 for c, channel in enumerate(fp):
-                    values[:, c] = _interp(grid, xp, channel)
+                    values[c] = _interp(grid, xp, channel)
+            values = values.T
             self._fb[:, 0] = fp[:, -1]
         labels = None
         if lab is not None:
+            xp = self._abscissae(t) if xp is None else xp
             lp = np.concatenate([[self._last_label], lab])
             labels = lp[np.searchsorted(xp, grid, side="right") - 1]
             self._last_label = int(lp[-1])
