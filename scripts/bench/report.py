@@ -314,24 +314,30 @@ def _remains(res: Dict[str, Any], stages: Dict[str, float]) -> List[str]:
     lines = ["### What was fixed and what remains", "",
              f"- Stream path: the Python around the interpreter costs {whole - invoke:.0f} µs per "
              f"hop here (whole path minus bare invoke); the {TARGET_STREAM_OVER_INVOKE:g}x target "
-             f"allows {budget:.0f} µs at this invoke time. Profiling (cProfile, per-stage timing "
-             "above) showed the resampler's cleaning and gap splitting, the windower's "
-             "re-concatenation and the smoother's numpy ring dominating; clean in-order chunks "
-             "now skip the cleaning, the windower keeps a compacting buffer, and the smoother "
-             "sums Python floats (all checked bit for bit against the general paths in "
-             "tests/runtime/test_fast_paths.py). What is left is about a dozen small numpy calls "
-             "per hop (each costs 2-3 µs right after an invoke, which evicts the caches), "
+             f"allows {budget:.0f} µs at this invoke time. Clean in-order chunks skip the "
+             "cleaning, on-grid chunks skip the interpolation scratch, the windower appends to "
+             "a compacting buffer (float32 in total mode) and hands the stream its windows "
+             "without intermediate records, the smoother sums Python floats (all checked bit "
+             "for bit against the general paths in tests/runtime/test_fast_paths.py and "
+             "test_interleaved_pushes.py). Timed inside the real loop (stage, classify, finish "
+             "between invokes), resampling + windowing cost about twice what they cost called "
+             "back to back as above: the invoke evicts the caches, and the first numpy calls "
+             "after it (the resampler's order and finiteness checks) pay for that. What is left "
+             "is about twenty small numpy calls per hop, "
              f"int8 quantise/dequantise ({predict - invoke:.0f} µs inside predict_proba) and the "
              "per-prediction objects; closing the gap needs the stages fused into compiled code. "
              "The ratio falls as the model grows (see Cost growth: the overhead is per hop, "
              "not per MAC)."]
     if big and big.get("samples"):
         share = big["predictions"] * predict / (big["samples"] * 1e6 / big["samples_per_cpu_s"])
-        lines.append(f"- Ingest: at {big['devices']:,} devices the interpreter alone "
-                     f"(predict_proba p50 x {big['predictions']:,} predictions) is about "
-                     f"{share:.0%} of the CPU time, so the x86 int8 kernels, not the Python, "
-                     "set the ceiling; the float32 variant invokes ~5x faster on x86 (table "
-                     "above), int8 is the one to ship on Arm.")
+        lines.append(f"- Ingest: at {big['devices']:,} devices the interpreter "
+                     f"(predict_proba p50 x {big['predictions']:,} predictions, an upper bound: "
+                     f"the daemon batches windows) is at most about {share:.0%} of the CPU time. "
+                     "The daemon classifies the windows of every device in a batch of lines in "
+                     "one interpreter call. When every line is a different device each device "
+                     "gets a sample or two per batch; such small clean pushes are resampled in "
+                     "Python floats and passed on as lists, since each numpy call would cost "
+                     "more than the arithmetic.")
     return lines + [""]
 
 
@@ -390,7 +396,7 @@ def section_growth(res: Dict[str, Any], png: Optional[Path], plot_note: Optional
         out += [markdown_table(["window", "params", "MACs", "int8 KiB", "int8 arena KiB",
                                 "invoke f32", "invoke int8", "stream f32", "stream int8",
                                 "Keras call", "win/s b64 f32"], _growth_rows(g)), ""]
-    out += ["Device count: see the ingest table above (1 -> 1000 devices).", ""]
+    out += ["Device count: see the ingest tables above (1 -> 5,000 devices).", ""]
     if png is not None:
         rel = os.path.relpath(png.absolute(), out_path.absolute().parent)
         out += [f"![latency, growth, ingest and memory]({Path(rel).as_posix()})", ""]
@@ -422,6 +428,9 @@ def section_method(res: Dict[str, Any]) -> List[str]:
             "dequantise, smoothing and the Prediction object; predict_proba includes quantise/"
             "dequantise (the quantity `har-runtime bench` reports); bare invoke is "
             "`TFLiteClassifier.invoke_raw` on a pre-set tensor.",
+            "- Workers inherit the environment, PYTHONPATH included: to measure a checkout "
+            "other than the one installed in a venv (e.g. `--runtime-python`), put its packages "
+            "first on PYTHONPATH.",
             "- ONNX: " + _onnx_note(res), "",
             markdown_table(["venv", "versions"], _versions(res)), "",
             "Notes (skipped or failed measurements):", "", *notes, ""]
