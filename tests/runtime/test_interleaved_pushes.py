@@ -10,12 +10,14 @@ from hypothesis import given, settings, strategies as st
 
 from har_runtime.contract import resample as resample_module
 from har_runtime.contract.resample import SMALL, StreamResampler
+from har_runtime.contract.windowing import Windower, make_windows
 from har_runtime.daemon.engine import Engine, EngineSettings
 from har_runtime.daemon.sources import Received
 from har_runtime.stream import StreamClassifier
 from test_daemon_engine import SMOOTH, check_accounting, mock_model
 from test_fast_paths import GAP, RATE, _stream
 from test_ingest_fast_path import comparable
+from test_stream_equals_batch import SPECS
 from test_stream_mock import SPEC, MockClassifier, activity_signal, jittered_times
 
 
@@ -102,3 +104,26 @@ def test_any_interleaving_gives_each_device_its_whole_stream_events(devices, pic
         assert comparable([e for e in events if e.device == d]) == want
         assert snap["per_device"][d] == alone.counters.to_dict()
     assert snap["predictions"] > 0
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(0, 200), sizes=st.lists(st.integers(1, SMALL + 3), min_size=1, max_size=12),
+       which=st.integers(0, len(SPECS) - 1), seed=st.integers(0, 2**16))
+def test_windows_from_small_pushes_of_rows_equal_the_batch_path(n, sizes, which, seed):
+    # Rows as Python lists (what the small resampler path hands on), in every acc_mode: the
+    # float32 buffer of "total" mode and the float64 one of the gravity modes.
+    spec = SPECS[which]
+    frames = np.random.default_rng(seed).normal(size=(n, len(spec.channels)))
+    batch = make_windows(frames, spec)
+    w = Windower(spec)
+    got, ends = [], []
+    for a, b in _small_chunks(n, sizes):
+        first = w.count
+        windows, first_end = w.push_windows(frames[a:b].tolist())
+        if windows is not None:
+            got.append(windows)
+            ends += range(first_end, first_end + spec.hop * len(windows), spec.hop)
+            assert first <= first_end < w.count
+    assert (np.concatenate(got) if got else batch.windows[:0]).tobytes() == \
+        batch.windows.tobytes()
+    assert ends == batch.end_index.tolist()
