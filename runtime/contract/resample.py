@@ -105,6 +105,9 @@ class StreamResampler:
         # Beyond this magnitude consecutive grid times (1/rate apart) are fewer than 1024 float64
         # steps apart, so the grid arithmetic breaks down; such timestamps are rejected like NaN.
         self._limit = 2.0 ** 52 / (self.rate_hz * 1024)
+        # So steps between grid times (1/rate to within 1/1024, by the limit) are in (0, gap].
+        self._grid_steps_ok = 2.0 / self.rate_hz <= self.max_gap_s
+        self._grid_hint: Optional[Tuple[int, np.ndarray]] = None
         # Scratch for the interpolation abscissae/ordinates: slot 0 holds the newest accepted
         # sample, a push's samples follow it (channels as rows: np.interp reads them in place).
         self._tb = np.empty(1)
@@ -183,14 +186,31 @@ class StreamResampler:
         if self._last_t is not None:
             if x.shape[1] != self._fb.shape[0] or not 0.0 < first - self._last_t <= self.max_gap_s:
                 return False
-        if n > 1:
+        # A sum is finite only when every value is (an overflowing sum of finite values merely
+        # sends the chunk down the general path).
+        if not math.isfinite(np.add.reduce(x, axis=None)):
+            return False
+        if n > 1 and not (self._last_t is not None and self._on_grid(t)):
             steps = np.subtract(t[1:], t[:-1])
             # The ufuncs' reduce skips the Python layer of ndarray.min/max: this runs per push.
             if not (np.minimum.reduce(steps) > 0.0 and np.maximum.reduce(steps) <= self.max_gap_s):
                 return False
-        # A sum is finite only when every value is (an overflowing sum of finite values merely
-        # sends the chunk down the general path).
-        return math.isfinite(np.add.reduce(x, axis=None))
+        return True
+
+    def _on_grid(self, t: np.ndarray) -> bool:
+        """Whether `t` is exactly the next t.size grid times (a recording at the spec rate):
+        then its steps are the grid's, increasing and within max_gap_s (see __post_init__), and
+        `_continue` reuses the grid (`_grid_hint`). Called last in `_is_clean`, so a hint is
+        only left for a chunk that takes the clean path."""
+        # The next grid time in Python floats first (t0 + k / rate rounds the same way): a
+        # chunk off the grid costs no array.
+        if not self._grid_steps_ok or t.item(0) != self._t0 + self._k / self.rate_hz:
+            return False
+        grid = np.add(self._grid_offsets(self._k, self._k + t.size), self._t0)
+        if grid.item(0) != t.item(0) or grid.tobytes() != t.tobytes():
+            return False
+        self._grid_hint = (self._k, grid)
+        return True
 
     def push_rows(self, t: np.ndarray, x: np.ndarray
                   ) -> Optional[Tuple[List[float], List[List[float]]]]:
@@ -307,11 +327,17 @@ class StreamResampler:
 
     def _continue(self, t, x, lab, new) -> Segment:
         last = t.item(-1) if t.size else self._last_t
-        k_end = self._grid_end(last)
-        grid = np.add(self._grid_offsets(self._k, k_end), self._t0)
+        hint, self._grid_hint = self._grid_hint, None
+        if hint is not None and hint[0] == self._k and hint[1].size == t.size:
+            # `_on_grid` found t to be grid times k .. k + n - 1, so those are the new frames'.
+            k_end, grid, on_grid = self._k + t.size, hint[1], True
+        else:
+            k_end = self._grid_end(last)
+            grid = np.add(self._grid_offsets(self._k, k_end), self._t0)
+            on_grid = bool(t.size and grid.size == t.size and grid.item(0) == t.item(0)
+                           and grid.tobytes() == t.tobytes())
         xp = None
-        if (t.size and grid.size == t.size and grid.item(0) == t.item(0)
-                and grid.tobytes() == t.tobytes()):
+        if on_grid:
             # Samples exactly on the grid (a recording at the spec rate): np.interp would return
             # each sample's own values, so they are the frames.
             values = np.array(x, dtype=np.float64, order="C")
