@@ -225,7 +225,7 @@ class StreamClassifier:
         parts: List[np.ndarray] = []
         ends: List[float] = []
         resets: List[int] = []
-        segments = self._resampler.push_arrays(t, x)
+        segments = self._resampler.push_arrays(t, x, copy=False)  # the windower copies them
         if not segments:
             return self._no_windows, ends, resets
         windower, counters = self._windower, self.counters

@@ -137,10 +137,12 @@ class StreamResampler:
         lab = None if labels is None else np.asarray(labels, dtype=np.int64).reshape(-1)
         return self.push_arrays(t, x, lab)
 
-    def push_arrays(self, t: np.ndarray, x: np.ndarray,
-                    lab: Optional[np.ndarray] = None) -> List[Segment]:
+    def push_arrays(self, t: np.ndarray, x: np.ndarray, lab: Optional[np.ndarray] = None,
+                    copy: bool = True) -> List[Segment]:
         """`push` for arrays already in its form (float64 times (n,), float64 frames (n, c),
-        int64 labels (n,) or None), unchecked: for callers that have just built them."""
+        int64 labels (n,) or None), unchecked: for callers that have just built them.
+        `copy=False` lets the frames of a chunk on the grid be `x` itself, for callers that
+        copy them on at once (the stream's windower)."""
         if lab is None:
             small = self.push_rows(t, x)
             if small is not None:
@@ -154,7 +156,7 @@ class StreamResampler:
             if self._last_t is None:  # a clean start: the general path's first segment
                 self._start(t[0], x[0], None if lab is None else lab[0])
                 return [self._continue(t[1:], x[1:], _sl(lab, 1, None), True)]
-            seg = self._continue(t, x, lab, False)
+            seg = self._continue(t, x, lab, False, copy)
             return [seg] if seg.times.size else []
         t, x, lab = self._finite(t, x, lab)
         out: List[Segment] = []
@@ -325,7 +327,7 @@ class StreamResampler:
         self._fb[:, 1:n + 1] = x.T
         return self._fb[:, :n + 1]
 
-    def _continue(self, t, x, lab, new) -> Segment:
+    def _continue(self, t, x, lab, new, copy: bool = True) -> Segment:
         last = t.item(-1) if t.size else self._last_t
         hint, self._grid_hint = self._grid_hint, None
         if hint is not None and hint[0] == self._k and hint[1].size == t.size:
@@ -340,7 +342,7 @@ class StreamResampler:
         if on_grid:
             # Samples exactly on the grid (a recording at the spec rate): np.interp would return
             # each sample's own values, so they are the frames.
-            values = np.array(x, dtype=np.float64, order="C")
+            values = np.array(x, dtype=np.float64, order="C") if copy else x
             self._fb[:, 0] = x[-1]
         else:
             xp, fp = self._abscissae(t), self._ordinates(x)
