@@ -221,7 +221,7 @@ class StreamResampler:
         Python lists, computed in Python floats, bit for bit what the numpy path gives (the
         grid as `_grid_offsets` + t0 rounds it, frames with np.interp's arithmetic, `_lerp`).
         None, with nothing changed, when the push is not such a one: then `push_arrays` it."""
-        if t.size > SMALL or self._last_t is None or not _SCALAR_EXACT:
+        if not 0 < t.size <= SMALL or self._last_t is None or not _SCALAR_EXACT:
             return None
         times = t.tolist()
         last = times[-1]

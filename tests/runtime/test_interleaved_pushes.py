@@ -127,3 +127,15 @@ def test_windows_from_small_pushes_of_rows_equal_the_batch_path(n, sizes, which,
     assert (np.concatenate(got) if got else batch.windows[:0]).tobytes() == \
         batch.windows.tobytes()
     assert ends == batch.end_index.tolist()
+
+
+def test_an_empty_push_after_the_start_changes_nothing():
+    stream = StreamClassifier(SPEC, MockClassifier(), SMOOTH)
+    t, x = _device_stream(3, 4.0)
+    stream.push_events(t[:10], x[:10], 0.0)
+    before = stream.counters.to_dict()
+    assert stream.push_events(t[:0], x[:0], 0.0) == []
+    assert stream.counters.to_dict() == before
+    r = StreamResampler(RATE, GAP)
+    r.push(t[:5], x[:5])
+    assert r.push_rows(t[:0], x[:0]) is None and r.push(t[:0], x[:0]) == []
