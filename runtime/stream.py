@@ -177,10 +177,23 @@ class StreamClassifier:
         if x.shape != (t.size, len(self.spec.channels)):
             raise ValueError(f"samples must be ({t.size}, {len(self.spec.channels)}) for "
                              f"{list(self.spec.channels)}; got {x.shape}")
+        return self.stage_arrays(t, x, arrival)
+
+    def stage_arrays(self, t: np.ndarray, x: np.ndarray, arrival: float) -> StagedWindows:
+        """`stage` for arrays already in its form (float64 times (n,), float64 samples
+        (n, channels) in the source units) and an arrival time, unchecked: for callers that
+        have just built them (the daemon's block path)."""
         scale = self._unit_scale()
         if scale is not None:
             x = x * scale
         self.counters.samples_in += t.size
+        small = self._resampler.push_rows(t, x)
+        if small is not None:
+            # A few samples continuing the segment: the resampler counted them as accepted and
+            # nothing else (see StreamResampler.push_rows).
+            self.counters.accepted = self._resampler.counters.accepted
+            windows, t_end = self._window_rows(*small)
+            return StagedWindows(windows, t_end, [], arrival)
         windows, t_end, resets = self._window(t, x)
         self._sync_resampler_counters()
         return StagedWindows(windows, t_end, resets, arrival)
@@ -212,28 +225,47 @@ class StreamClassifier:
         parts: List[np.ndarray] = []
         ends: List[float] = []
         resets: List[int] = []
+        segments = self._resampler.push_arrays(t, x, copy=False)  # the windower copies them
+        if not segments:
+            return self._no_windows, ends, resets
         windower, counters = self._windower, self.counters
-        for seg in self._resampler.push_arrays(t, x):
+        for seg in segments:
             if seg.new:
                 counters.discarded += windower.buffered
                 windower.reset()
                 self._since_reset = 0
                 resets.append(len(ends))
             first = windower.count
-            batch = windower.push_frames(seg.frames)
+            windows, first_end = windower.push_windows(seg.frames)
             counters.frames += seg.frames.shape[0]
-            done = batch.end_index
-            if done.size:
-                parts.append(batch.windows)
-                if done.size == 1:  # the streaming case, without index arithmetic
-                    ends.append(seg.times.item(done.item() - first))
+            if windows is not None:
+                parts.append(windows)
+                k = windows.shape[0]
+                if k == 1:  # the streaming case, without index arithmetic
+                    ends.append(seg.times.item(first_end - first))
                 else:
-                    ends.extend(seg.times[done - first].tolist())
-                self._advance(done.size)
+                    ends.extend(seg.times[first_end - first::self.spec.hop][:k].tolist())
+                self._advance(k)
         counters.buffered = windower.buffered
         if len(parts) == 1:  # the usual case: no copy
             return parts[0], ends, resets
         return (np.concatenate(parts) if parts else self._no_windows), ends, resets
+
+    def _window_rows(self, times: List[float], rows: List[List[float]]):
+        """`_window` of a small push (a device's few samples from an interleaved feed), whose
+        frames the resampler made as Python lists; it continues the segment, so no reset."""
+        if not rows:  # samples between two grid points
+            return self._no_windows, []
+        windower, counters = self._windower, self.counters
+        first = windower.count
+        windows, first_end = windower.push_windows(rows)
+        counters.frames += len(rows)
+        counters.buffered = windower.buffered
+        if windows is None:
+            return self._no_windows, []
+        k = windows.shape[0]
+        self._advance(k)
+        return windows, times[first_end - first::self.spec.hop][:k]
 
     def _advance(self, n: int) -> None:
         first = self.spec.window if self._since_reset == 0 else self.spec.hop

@@ -90,11 +90,14 @@ class Smoother:
         self._next = (self._next + 1) % settings.k
         # Summed slot by slot in ring order, then divided: bit for bit what np.mean(axis=0)
         # of the stacked ring gives.
-        total = self._ring[0]
-        for other in self._ring[1:]:
-            total = [a + b for a, b in zip(total, other)]
-        n = len(self._ring)
-        mean = [v / n for v in total]
+        ring, n = self._ring, len(self._ring)
+        if n == 3:  # the default k, in one pass: (r0 + r1) + r2, as the loop below adds them
+            mean = [(a + b + c) / 3 for a, b, c in zip(*ring)]
+        else:
+            total = ring[0]
+            for other in ring[1:]:
+                total = [a + b for a, b in zip(total, other)]
+            mean = [v / n for v in total]
         best = argmax(mean)
         confident = settings.method == "vote" or mean[best] >= settings.min_confidence
         return self._apply_hysteresis(self.labels[best] if confident else UNKNOWN)

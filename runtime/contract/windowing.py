@@ -8,8 +8,9 @@ depends on where chunk boundaries fell.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def transform_windows(raw: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     h, w = spec.history, spec.window
     body = raw[:, h:h + w, :]
     if spec.acc_mode == "total":
-        return np.ascontiguousarray(body, dtype=np.float32)
+        return np.array(body, dtype=np.float32, order="C")  # a copy, even of float32 frames
     acc_cols = [i for i, c in enumerate(spec.channels) if c in ACC_CHANNELS]
     gravity = raw[:, h:h + w, acc_cols].copy()
     for lag in range(1, spec.gravity_taps):
@@ -84,7 +85,11 @@ class Windower:
         # last `keep` rows moved to the front) only when full: a push copies its own frames
         # once, instead of concatenating the whole history every time.
         self._capacity = self._keep + 2 * spec.hop
-        self._span = np.arange(self._keep)
+        # In "total" mode a window is its frames cast to float32, so the buffer holds them cast
+        # already: the same values (each frame is rounded once either way) in half the memory,
+        # which counts at thousands of devices.
+        self._dtype = np.float32 if spec.acc_mode == "total" else np.float64
+        self._span = _span(self._keep)
         labels = np.empty(0, dtype=np.int64) if with_labels else None
         self._none = WindowBatch(np.empty((0,) + spec.input_shape, np.float32),
                                  np.empty(0, np.int64), labels)
@@ -96,6 +101,7 @@ class Windower:
         self._lbuf: Optional[np.ndarray] = None
         self._end = 0  # rows of _buf in use; the last one holds the newest frame
         self.count = 0
+        self._next_end = self.spec.window - 1  # frame index where the next window ends
 
     @property
     def buffered(self) -> int:
@@ -116,15 +122,34 @@ class Windower:
             labels = np.asarray(labels, dtype=np.int64)
         return self.push_frames(frames, labels)
 
-    def push_frames(self, frames: np.ndarray, labels: Optional[np.ndarray] = None) -> WindowBatch:
-        """`push` for arrays already in its form (float64 frames (n, channels), int64 labels
-        when tracked), unchecked: for callers that have just built them."""
-        spec = self.spec
-        n = frames.shape[0]
-        if n == 0:
+    def push_frames(self, frames, labels: Optional[np.ndarray] = None) -> WindowBatch:
+        """`push` for frames already in its form (float64 (n, channels), or a list of n rows of
+        Python floats; int64 labels when tracked), unchecked: for callers that have just built
+        them."""
+        windows, first_end = self.push_windows(frames, labels)
+        if windows is None:
             return self._none
+        n, hop = windows.shape[0], self.spec.hop
+        batch_labels = None
+        if self.with_labels:
+            # The newest frame (index count - 1) is buffer row _end - 1.
+            stop = self._end + first_end - self.count + 1
+            span = self.spec.labelled
+            batch_labels = window_labels(
+                _rows(self._lbuf, stop, n, hop, span, self._span[:span]), self.spec)
+        ends = np.arange(first_end, first_end + hop * n, hop, dtype=np.int64)
+        return WindowBatch(windows, ends, batch_labels)
+
+    def push_windows(self, frames, labels: Optional[np.ndarray] = None
+                     ) -> Tuple[Optional[np.ndarray], int]:
+        """`push_frames` without the WindowBatch, for the stream's hot path: (the windows it
+        completes, or None; the frame index of the first one's last frame, counted from the
+        reset). The others end every `hop` frames after the first."""
+        n = len(frames)
+        if n == 0:
+            return None, 0
         if self._buf is None:
-            self._open(frames[0])
+            self._open(np.asarray(frames[0], dtype=np.float64))
         if self._end + n > self._buf.shape[0]:
             self._make_room(n)
         lo, hi = self._end, self._end + n
@@ -133,30 +158,23 @@ class Windower:
             self._lbuf[lo:hi] = labels
         self._end = hi
         count = self.count
-        self.count += n
-        # Window ends e are frame indices (from the reset) with e >= window - 1 and
-        # e = window - 1 (mod hop); those in [count, count + n) complete now.
-        w, hop = spec.window, spec.hop
-        k0 = -(-(max(count, w - 1) - (w - 1)) // hop)
-        windows = (count + n - w) // hop + 1 - k0
-        if windows <= 0:
-            return self._none
-        first_end = (w - 1) + hop * k0
+        self.count = count + n
+        # Window ends are the frame indices (from the reset) window - 1 + i * hop; those before
+        # count + n complete now, from the next one due on.
+        first_end = self._next_end
+        if count + n <= first_end:
+            return None, 0
+        hop = self.spec.hop
+        windows = (count + n - 1 - first_end) // hop + 1
+        self._next_end = first_end + hop * windows
         # The window ending at frame e ends at buffer row lo + e - count.
         stop = lo + first_end - count + 1
-        batch_windows = transform_windows(
-            _rows(self._buf, stop, windows, hop, self._keep, self._span), spec)
-        batch_labels = None
-        if self.with_labels:
-            span = spec.labelled
-            batch_labels = window_labels(
-                _rows(self._lbuf, stop, windows, hop, span, self._span[:span]), spec)
-        ends = np.arange(first_end, first_end + hop * windows, hop, dtype=np.int64)
-        return WindowBatch(batch_windows, ends, batch_labels)
+        return (transform_windows(_rows(self._buf, stop, windows, hop, self._keep, self._span),
+                                  self.spec), first_end)
 
     def _open(self, first: np.ndarray) -> None:
         """Start the buffers: `keep` rows of history, all copies of the first frame."""
-        self._buf = np.empty((self._capacity, first.shape[0]))
+        self._buf = np.empty((self._capacity, first.shape[0]), self._dtype)
         self._buf[:self._keep] = first
         if self.with_labels:
             self._lbuf = np.empty(self._capacity, dtype=np.int64)
@@ -170,6 +188,14 @@ class Windower:
         if self.with_labels:
             self._lbuf = _compact(self._lbuf, self._end, keep, size)
         self._end = keep
+
+
+@functools.lru_cache(maxsize=8)
+def _span(length: int) -> np.ndarray:
+    """0..length-1, read-only and shared: every device's windower indexes with the same one."""
+    span = np.arange(length)
+    span.setflags(write=False)
+    return span
 
 
 def _compact(buf: np.ndarray, end: int, keep: int, size: int) -> np.ndarray:

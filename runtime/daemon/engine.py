@@ -125,7 +125,8 @@ class Engine:
         events: List[Event] = []
         staged: List[Staged] = []
         for device, a, b in plan:
-            events.extend(self._stage(device, times[a:b], values[a:b], rx.arrival, staged))
+            events.extend(self._stage(device, times[a:b], values[a:b], rx.arrival, staged,
+                                      arrays=True))
         events.extend(self._finish(staged))
         return events
 
@@ -173,14 +174,18 @@ class Engine:
             block = replace(block, t=block.t / self._per_second)
         return block
 
-    def _stage(self, device: str, times, values, arrival: float,
-               staged: List[Staged]) -> List[Event]:
+    def _stage(self, device: str, times, values, arrival: float, staged: List[Staged],
+               arrays: bool = False) -> List[Event]:
         """Stage one push of `device` onto `staged`; return the events of the pushes that had to
-        be finished first (those staged before a push that evicts a device)."""
+        be finished first (those staged before a push that evicts a device). `arrays`: times
+        and values are a block's float64 arrays, which `StreamClassifier.stage_arrays` takes
+        as they are."""
         out = self._finish(staged) if self._evicts(device) else []
         stream = self._stream_for(device)
         if stream is None:
             self.counters.refused_samples += len(times)
+        elif arrays:
+            staged.append((stream, stream.stage_arrays(times, values, arrival)))
         else:
             staged.append((stream, stream.stage(np.asarray(times), np.asarray(values), arrival)))
         return out
@@ -201,8 +206,9 @@ class Engine:
         done = 0
         for stream, s in staged:
             k = len(s.t_end)
-            out.extend(self._emit(stream.finish(s, probs[done:done + k] if k else None)))
-            done += k
+            if k or s.resets:  # finishing a push with neither is a no-op
+                out.extend(self._emit(stream.finish(s, probs[done:done + k] if k else None)))
+                done += k
         staged.clear()
         return out
 

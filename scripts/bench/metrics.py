@@ -13,6 +13,12 @@ TARGET_KERAS_SPEEDUP = 20.0
 TARGET_STREAM_OVER_INVOKE = 1.5
 TARGET_INGEST = 250_000.0
 TARGET_RSS_MB = 60.0
+#: Ingest when every line is a different device (burst 1), samples per CPU-second.
+TARGET_INGEST_INTERLEAVED = 100_000.0
+#: Peak RSS (MiB) of an ingest process serving FLEET_DEVICES[-1] devices.
+TARGET_FLEET_RSS_MIB = 120.0
+#: Device counts whose ingest runs are fresh processes, for their peak RSS.
+FLEET_DEVICES = (1000, 5000)
 #: Sample rate of one simulated device (devices served = samples/s / this).
 DEVICE_RATE_HZ = 50.0
 #: TFLite ops whose multiply-accumulates are counted (everything else is cheap by comparison).

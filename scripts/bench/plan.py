@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from har_runtime.exit_codes import ExitCode
 from scripts import REPO
 from scripts.bench.common import ONE_THREAD_ENV, RESULT_MARK
+from scripts.bench.metrics import FLEET_DEVICES
 
 #: Architectures the cost-growth models can be built as (har_train.models registry names).
 GROWTH_MODELS = ("seed_cnn", "resnet1d", "tiny_dscnn")
@@ -302,7 +303,11 @@ class Plan:
         worst_devices = min(max(self.devices), self.effort.interleaved_devices)
         worst = self.runner.call("runtime", "rt", "ingest",
                                  {**base, "burst": 1, "device_counts": [worst_devices]})
-        return {"sweep": sweep, "interleaved": worst, "burst": INGEST_BURST}
+        # One fresh process per count: its peak RSS is that fleet's, not the sweep's largest.
+        fleet = [self.runner.call("runtime", "rt", "ingest",
+                                  {**base, "burst": INGEST_BURST, "device_counts": [d]})
+                 for d in FLEET_DEVICES]
+        return {"sweep": sweep, "interleaved": worst, "fleet": fleet, "burst": INGEST_BURST}
 
     def growth(self, doc: Dict[str, Any]) -> Dict[str, Any]:
         """Cost as the window grows: untrained copies of the main architecture per length."""

@@ -264,6 +264,32 @@ def test_report_judges_targets_from_the_measurements(tmp_path):
         "time: 1.50 cores busy on average" in text
 
 
+def test_report_judges_the_interleaved_and_fleet_memory_targets(tmp_path):
+    res = fake_results()
+    worst = {**res["ingest"]["sweep"]["runs"][0], "burst": 1, "samples_per_cpu_s": 120_000.0}
+    res["ingest"]["interleaved"] = {"runs": [worst]}
+    res["ingest"]["fleet"] = [
+        {"runs": [{**worst, "devices": d, "burst": 50}], "memory": {"vm_hwm_mib": mib}}
+        for d, mib in ((1000, 60.0), (5000, 130.0))]
+    out = tmp_path / "B.md"
+    report.write_markdown(res, out, None, "x")
+    text = out.read_text()
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines()
+            if line.startswith("| ") and "**" in line}
+    assert "**met**" in rows["daemon ingest per core, every line a different device (1000 "
+                             "devices, samples per CPU-s)"]
+    assert "**MISSED**" in rows["peak RSS, ingest process serving 5,000 devices (MiB)"]
+    fleet = [ln for ln in text.splitlines() if ln.startswith("| 5,000 | 50 |")]
+    assert len(fleet) == 1 and fleet[0].rstrip(" |").endswith("130.0")
+
+
+def test_report_without_fleet_runs_says_not_measured(tmp_path):
+    out = tmp_path / "B.md"
+    report.write_markdown(fake_results(), out, None, "x")
+    line = [ln for ln in out.read_text().splitlines() if "ingest process serving" in ln][0]
+    assert "**not measured**" in line
+
+
 def test_report_marks_keras_columns_unavailable_instead_of_inventing_them(tmp_path):
     out = tmp_path / "B.md"
     report.write_markdown(fake_results(ingest_cpu=300_000.0, keras=False), out, None, "x")
