@@ -32,11 +32,12 @@ import click
 import numpy as np
 
 from har_runtime.daemon.mqtt_source import MqttSource, Shard
+from scripts.bench.report import FLEET_MARK
 
 TOPIC = "fleet/in"
 STATS_S = 0.05
 DEADLINE_S = 300.0
-MARK_START, MARK_END = "<!-- fleet_bench:start -->", "<!-- fleet_bench:end -->"
+MARK_START, MARK_END = FLEET_MARK, "<!-- fleet_bench:end -->"
 
 
 def free_port() -> int:

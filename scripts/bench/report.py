@@ -456,4 +456,14 @@ def write_markdown(res: Dict[str, Any], out: Path, png: Optional[Path],
              + section_size(res) + section_growth(res, png, plot_note, out)
              + section_method(res))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    out.write_text("\n".join(lines).rstrip() + "\n" + _kept_sections(out), encoding="utf-8")
+
+
+#: Where scripts.fleet_bench's section of the same file starts: it is kept, not rewritten.
+FLEET_MARK = "<!-- fleet_bench:start -->"
+
+
+def _kept_sections(out: Path) -> str:
+    """The other benchmark's section at the end of an existing `out`, or ""."""
+    old = out.read_text(encoding="utf-8") if out.exists() else ""
+    return "\n" + old[old.index(FLEET_MARK):] if FLEET_MARK in old else ""

@@ -341,3 +341,22 @@ def test_graph_macs_restore_the_dilation_factor_of_space_to_batch_convolutions()
     # After BATCH_TO_SPACE_ND the factor is gone again.
     assert metrics.tflite_graph_macs(dilated) == 64 * 64 * 5 * 32 + 32 * 64 * 5 * 32
     assert metrics.tflite_graph_macs([{"op": "SOFTMAX", "output": [1, 6], "weights": None}]) == 0
+
+
+def test_the_report_keeps_the_fleet_benchmarks_section(tmp_path, monkeypatch):
+    from scripts.bench import report
+
+    doc = tmp_path / "BENCHMARKS.md"
+    doc.write_text("# old report\n\n" + report.FLEET_MARK + "\n## Scale-out\nfigures\n"
+                   "<!-- fleet_bench:end -->\n")
+    for name in ("section_header", "section_targets", "section_latency", "section_throughput",
+                 "section_ingest", "section_breakdown", "section_memory", "section_size",
+                 "section_method"):
+        monkeypatch.setattr(report, name, lambda res, name=name: [f"## {name}"])
+    monkeypatch.setattr(report, "section_growth", lambda *args: ["## growth"])
+    report.write_markdown({}, doc, None, None)
+    text = doc.read_text()
+    assert text.startswith("## section_header") and "# old report" not in text
+    assert text.endswith(report.FLEET_MARK + "\n## Scale-out\nfigures\n<!-- fleet_bench:end -->\n")
+    report.write_markdown({}, doc, None, None)
+    assert text == doc.read_text()
