@@ -6,8 +6,8 @@ shared by source and sink: ``version=5|3.1.1``, ``username``, ``password``, ``tl
 ``ca=PATH``, ``cert=PATH``, ``key=PATH``, ``insecure=0|1`` (skip the host-name check),
 ``transport=tcp|websockets``, ``ws_path=/mqtt``, ``client_id``, ``keepalive`` (s), ``qos=0|1``.
 The rest belong to the end that reads them (`MqttSource`, `MqttSink`). paho-mqtt 2.x is the
-optional extra ``mqtt`` (``pip install 'paho-mqtt>=2.0,<3'``). The client reconnects by itself (1-30 s
-back-off) whenever the broker goes away.
+optional extra ``mqtt`` (``pip install 'paho-mqtt>=2.0,<3'``). The client reconnects by itself
+(1-30 s back-off) whenever the broker goes away.
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ import zlib
 from typing import Any, Dict, Sequence, Set
 
 from har_runtime.contract.results import ActivityChange
-from har_runtime.daemon.mqtt import Connection, MqttError, MqttSettings, _paho
+from har_runtime.daemon.mqtt import FLUSH_S, Connection, MqttError, MqttSettings, _paho
 from har_runtime.daemon.sinks import Sink, SinkError
 from har_runtime.stream import Event
 
@@ -140,6 +140,12 @@ class MqttSink(Sink):
     def close(self) -> None:
         """Mark this node offline (retained), then disconnect."""
         if self._conn.connected:
-            self._conn.client.publish(self.status_topic, OFFLINE, qos=1, retain=True)
+            info = self._conn.client.publish(self.status_topic, OFFLINE, qos=1, retain=True)
+            # With the in-flight window full of events, paho queues this message behind them;
+            # the close barrier does not wait for queued publishes, so wait for this one.
+            try:
+                info.wait_for_publish(FLUSH_S)
+            except (RuntimeError, ValueError):  # not sent: the last will says offline
+                pass
         self._conn.close()
 
