@@ -44,6 +44,8 @@ class TrainConfig:
     #: Saturate the standardised input at +-this many standard deviations inside the model, as
     #: a full-int8 input does (see models._normalized_input); 0: no clip.
     input_clip: float = 0.0
+    #: Quantisation-aware training: fake int8 quantisation of activations (har_train.qat).
+    qat: bool = False
     epochs: int = 30
     batch_size: int = 64
     learning_rate: float = 1e-3

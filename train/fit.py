@@ -122,6 +122,10 @@ def _fit(config: TrainConfig, data: SplitData, spec, out: Path, augment, soft=No
     mean, var = normalization_stats(data.train.x)
     model = build_model(config.model, spec, mean, var, input_clip=config.input_clip,
                         **dict(config.model_options))
+    if config.qat:
+        from har_train.qat import quantize_activations
+
+        model = quantize_activations(model)
     weights = (class_sample_weights(data.train.y, spec.num_classes)
                if config.class_weight else None)
     feeder = WindowFeeder(data.train.x, data.train.y, spec.num_classes, config.batch_size,
