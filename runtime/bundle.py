@@ -35,6 +35,7 @@ _VARIANT_REQUIRED = ("file", "sha256", "size_bytes", "input", "output", "deploya
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # A bundle names files inside its own folder only: no separators, no hidden or parent entries.
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+_TIER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 class BundleError(Exception):
@@ -92,6 +93,9 @@ class Bundle:
     files: Mapping[str, str]
     #: Per-channel standardisation every variant expects before its input (None: sensor units).
     input_norm: Optional[InputNorm] = None
+    #: The deployment tier the int8 file was checked to fit ("mcu", "pi"; see
+    #: har_runtime.contract.tiers), None when the bundle records none (older bundles too).
+    tier: Optional[str] = None
 
     def open(self, variant: Optional[str] = None, interpreter: Optional[str] = None,
              num_threads: int = 1, allow_undeployable: bool = False) -> TFLiteClassifier:
@@ -233,6 +237,16 @@ def _input_norm(doc: Dict[str, Any], spec: PreprocessSpec) -> Optional[InputNorm
     return norm
 
 
+def _tier(doc: Dict[str, Any]) -> Optional[str]:
+    """The optional top-level `tier`: a name, kept even when this runtime does not know it (it
+    describes the device class, it cannot change a prediction)."""
+    tier = doc.get("tier")
+    if tier is not None and not (isinstance(tier, str) and _TIER_NAME.fullmatch(tier)):
+        raise BundleError(f"bundle.json tier must be a short lowercase name or null, got "
+                          f"{str(tier)[:40]!r}")
+    return tier
+
+
 def _spec_and_labels(doc: Dict[str, Any]) -> Tuple[PreprocessSpec, Tuple[str, ...]]:
     try:
         spec = PreprocessSpec.from_dict(doc["spec"])
@@ -280,4 +294,4 @@ def load_bundle(path, verify: bool = True) -> Bundle:
                   variants=MappingProxyType(variants), recommended=recommended,
                   smoothing=smoothing, training=MappingProxyType(training),
                   gate=MappingProxyType(gate), files=MappingProxyType(dict(files)),
-                  input_norm=_input_norm(doc, spec))
+                  input_norm=_input_norm(doc, spec), tier=_tier(doc))

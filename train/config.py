@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 from har_runtime.contract.labels import TASKS
 from har_runtime.contract.spec import ACC_MODES, CHANNEL_SETS, DEFAULT_SPEC, PreprocessSpec
+from har_runtime.contract.tiers import TIERS
 from har_train.dataset import make_spec
 from har_train.errors import ConfigError, SplitError
 from har_train.models import MODELS
@@ -66,6 +67,8 @@ class TrainConfig:
     n_val: int = DEFAULT_N_VAL
     split_seed: int = 0
     preset: Optional[str] = None
+    #: Deployment tier the run is meant for (har_runtime.contract.tiers); export checks it.
+    tier: Optional[str] = None
 
     def __post_init__(self) -> None:
         choices = (("task", sorted(TASKS)), ("channels", sorted(CHANNEL_SETS)),
@@ -83,6 +86,8 @@ class TrainConfig:
         if self.train_hop is not None and not 1 <= self.train_hop <= self.hop:
             raise ConfigError(f"train_hop must be between 1 and hop ({self.hop}), "
                               f"got {self.train_hop!r}")
+        if self.tier is not None and self.tier not in TIERS:
+            raise ConfigError(f"tier must be one of {sorted(TIERS)}, got {self.tier!r}")
         if not self.input_clip >= 0:
             raise ConfigError(f"input_clip must be >= 0 (0: none), got {self.input_clip!r}")
         if not 0.0 <= self.label_smoothing < 1.0 or self.weight_decay < 0:

@@ -81,6 +81,10 @@ def test_qat_run_exports_with_its_trained_ranges_and_passes_the_gate(tmp_path):
     int8 = export.report.variants["int8"]
     assert int8.passed and int8.agreement >= 0.99, int8.to_dict()
     assert export.report.variants["float32"].passed, export.report.variants["float32"].to_dict()
+    from har_runtime.bundle import load_bundle
+
+    bundle = load_bundle(tmp_path / "bundle")
+    assert bundle.tier == "mcu" and bundle.training["tier"]["met"]  # acc3-int8's tier
     blobs, _, _ = build_variants(model, ("int8",), np.zeros((8,) + config.make_spec()
                                                              .input_shape, np.float32))
     interpreter = tf.lite.Interpreter(model_content=blobs["int8"])
