@@ -77,6 +77,9 @@ def describe_bundle(bundle: Bundle) -> str:
         f"{str(training.get('data_fingerprint'))[:16]}, run {training.get('run_dir')}",
         f"recommended {bundle.recommended or 'none (no variant passed the gate)'}",
         _tier(bundle),
+        "context     " + ("none: every window on its own" if bundle.context is None else
+                             f"posture tracker over the window outputs (power "
+                             f"{bundle.context.power:g}, floor {bundle.context.floor:g})"),
     ]
     for name, info in bundle.variants.items():
         ops = op_counts(info.path.read_bytes())

@@ -22,6 +22,7 @@ from har_export.errors import InputError, OptionError
 from har_export.input_ranges import InputRanges, fold_input_ranges
 from har_export.parity import ParityReport, ParityThresholds, VariantParity, run_gate
 from har_runtime.bundle import Bundle, BundleError, load_bundle, sha256_file
+from har_runtime.context import posture_filter
 from har_runtime.contract.input_norm import InputNorm
 from har_runtime.contract.tiers import TIERS
 from har_train.dataset import RunData, load_run
@@ -54,6 +55,8 @@ class ExportOptions:
     keep_tensor_names: bool = False
     #: Deployment tier to check the int8 file against (None: the run's `tier`, if any).
     tier: Optional[str] = None
+    #: Ship the posture tracker (`har_runtime.context.posture_filter`) as the bundle's context.
+    posture_context: bool = False
 
     def check(self) -> None:
         """OptionError for combinations that cannot work, before any slow step runs."""
@@ -247,7 +250,8 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(), run_
     write_bundle(out, spec=run.spec, models=models, report=report, training=training,
                  recommended=chosen, extra_files=extra, overwrite=options.overwrite,
                  input_norm=norm,
-                 tier=training["tier"]["requested"] if training["tier"]["met"] else None)
+                 tier=training["tier"]["requested"] if training["tier"]["met"] else None,
+                 context=posture_filter(run.spec.labels) if options.posture_context else None)
     return ExportResult(out, report, chosen)
 
 
