@@ -158,6 +158,10 @@ def test_a_context_bundle_loads_and_its_classifier_carries_the_context(tmp_path)
     raw = StreamClassifier(bundle.spec, load_bundle(GOLDEN_BUNDLE).open()).push(times, samples)
     assert len(preds) == len(raw) > 5
     assert [p.probabilities for p in preds] != [p.probabilities for p in raw]
+    inspect = pytest.importorskip("har_export.inspect_bundle")
+    assert "context     posture tracker over the window outputs" in \
+        inspect.describe_bundle(bundle)
+    assert "context     none" in inspect.describe_bundle(load_bundle(GOLDEN_BUNDLE))
 
 
 def test_old_bundles_and_a_context_in_a_version_2_bundle_run_without_context(tmp_path):

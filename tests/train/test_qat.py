@@ -1,6 +1,7 @@
 """Quantisation-aware training (har_train.qat): fake-quant layers track their ranges while
 training, survive a safe-mode reload, and the int8 export takes exactly those ranges and
-passes the parity gate against the QAT Keras model."""
+passes the parity gate against the QAT Keras model (the bundle also records the preset's tier
+and, asked to, the posture context)."""
 import numpy as np
 import pytest
 
@@ -77,7 +78,8 @@ def test_qat_run_exports_with_its_trained_ranges_and_passes_the_gate(tmp_path):
     tracked = [layer for layer in qat.quant_layers(model) if layer.fixed_range is None]
     assert tracked and all(float(layer.steps.numpy()) > 0 for layer in tracked)
     export = export_model(result.out_dir / "model.keras", tmp_path / "bundle",
-                          ExportOptions(variants=("float32", "int8"), calibration_size=128))
+                          ExportOptions(variants=("float32", "int8"), calibration_size=128,
+                                        posture_context=True))
     int8 = export.report.variants["int8"]
     assert int8.passed and int8.agreement >= 0.99, int8.to_dict()
     assert export.report.variants["float32"].passed, export.report.variants["float32"].to_dict()
@@ -85,6 +87,7 @@ def test_qat_run_exports_with_its_trained_ranges_and_passes_the_gate(tmp_path):
 
     bundle = load_bundle(tmp_path / "bundle")
     assert bundle.tier == "mcu" and bundle.training["tier"]["met"]  # acc3-int8's tier
+    assert bundle.schema_version == 3 and bundle.context.labels == bundle.labels
     blobs, _, _ = build_variants(model, ("int8",), np.zeros((8,) + config.make_spec()
                                                              .input_shape, np.float32))
     interpreter = tf.lite.Interpreter(model_content=blobs["int8"])
