@@ -3,6 +3,8 @@
 `StreamClassifier.push` runs the same preprocessing code as training (units -> resampler ->
 windower), so any chunking or jitter of a stream yields exactly the windows, and therefore the
 predictions, of the offline path `classify_recording` on the same samples.
+A bundle's temporal context (`har_runtime.context`) runs between the classifier and the
+smoother, one belief per stream, restarted with the smoother.
 
 Counters and their accounting (see docs/RUNTIME.md):
   samples_in == accepted + nonfinite + out_of_order
@@ -300,7 +302,8 @@ class StreamClassifier:
                               self.source_gyro_unit)
         probs = self.classify_windows(off.windows)
         smoother = Smoother(self.spec.labels, self.smoothing)
-        context = ContextState(self._context_settings) if self._context_settings else None
+        context = (ContextState(self._context_settings)
+                   if self._context_settings is not None else None)
         out = []
         for i in range(probs.shape[0]):
             if off.new_segment[i]:
