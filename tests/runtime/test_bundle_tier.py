@@ -74,6 +74,8 @@ def test_export_tier_check_flags_an_int8_file_over_budget():
     assert not pipeline.tier_check("pi", {"float32": b""})["met"]
     assert pipeline.tier_check(None, {"int8": b""}) == {"requested": None, "met": False,
                                                         "problem": "no tier requested"}
+    with pytest.raises(pipeline.OptionError, match="unknown tier"):
+        pipeline.ExportOptions(tier="npu").check()
 
 
 def test_inspect_shows_the_tier_or_why_there_is_none(tmp_path):
