@@ -100,6 +100,8 @@ def cli() -> None:
               "(har-export calibrates to the same range). 0: no clip. [default: 0]")
 @click.option("--qat/--no-qat", default=None, help="Quantisation-aware training: fake int8 "
               "quantisation of activations with tracked ranges, which the int8 export takes.")
+@click.option("--qat-from", type=click.Path(path_type=str), metavar="RUN",
+              help="With --qat: start from RUN's trained model (QAT fine-tuning).")
 @click.option("--patience", type=click.IntRange(min=1), help="Early-stopping patience (epochs).")
 @click.option("--val-subjects", callback=_parse_subjects,
               help="Validation subjects, e.g. 3,7,11 (default: 3 seeded picks from the "

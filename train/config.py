@@ -47,6 +47,8 @@ class TrainConfig:
     input_clip: float = 0.0
     #: Quantisation-aware training: fake int8 quantisation of activations (har_train.qat).
     qat: bool = False
+    #: With `qat`: a run folder whose trained model the QAT run starts from (fine-tuning).
+    qat_from: Optional[str] = None
     epochs: int = 30
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -86,6 +88,8 @@ class TrainConfig:
         if self.train_hop is not None and not 1 <= self.train_hop <= self.hop:
             raise ConfigError(f"train_hop must be between 1 and hop ({self.hop}), "
                               f"got {self.train_hop!r}")
+        if self.qat_from is not None and not self.qat:
+            raise ConfigError("qat_from (--qat-from) needs qat (--qat)")
         if self.tier is not None and self.tier not in TIERS:
             raise ConfigError(f"tier must be one of {sorted(TIERS)}, got {self.tier!r}")
         if not self.input_clip >= 0:

@@ -124,8 +124,11 @@ def _fit(config: TrainConfig, data: SplitData, spec, out: Path, augment, soft=No
                         **dict(config.model_options))
     if config.qat:
         from har_train.qat import quantize_activations
+        from har_train.run_model import load_run_model
 
-        model = quantize_activations(model)
+        if config.qat_from:  # fine-tune a trained model; its standardisation comes along
+            model = load_run_model(Path(config.qat_from), spec, "--qat-from run")
+        model = quantize_activations(model, keep_weights=bool(config.qat_from))
     weights = (class_sample_weights(data.train.y, spec.num_classes)
                if config.class_weight else None)
     feeder = WindowFeeder(data.train.x, data.train.y, spec.num_classes, config.batch_size,

@@ -91,9 +91,10 @@ def _is_relu(layer: Any) -> bool:
         getattr(layer.activation, "__name__", "") == "relu"
 
 
-def quantize_activations(model: Any) -> Any:
-    """A fresh copy of functional `model` (new weights, same architecture and constants) with
-    fake quantisation after every ReLU and, with a fixed +-INPUT_RANGE_STD range, after the
+def quantize_activations(model: Any, keep_weights: bool = False) -> Any:
+    """A copy of functional `model` (same architecture and constants; new weights, or with
+    `keep_weights` the model's own, for QAT fine-tuning of a trained model) with fake
+    quantisation after every ReLU and, with a fixed +-INPUT_RANGE_STD range, after the
     leading `Normalization` (the exporter still cuts the graph after that layer)."""
     def call(layer, *args, **kwargs):
         out = layer(*args, **kwargs)
@@ -104,7 +105,12 @@ def quantize_activations(model: Any) -> Any:
                                    name=f"{layer.name}_fq")(out)
         return out
 
-    return keras.models.clone_model(model, call_function=call)
+    quantized = keras.models.clone_model(model, call_function=call)
+    if keep_weights:
+        for layer in model.layers:
+            if layer.weights:
+                quantized.get_layer(layer.name).set_weights(layer.get_weights())
+    return quantized
 
 
 def quant_layers(model: Any) -> list:

@@ -65,6 +65,20 @@ def test_a_layer_follows_every_relu_and_the_standardisation_and_reloads(tmp_path
     assert np.array_equal(again.predict(x, verbose=0), quant.predict(x, verbose=0))
 
 
+def test_fine_tuning_keeps_the_trained_weights_and_needs_qat():
+    from har_train.errors import ConfigError
+
+    spec = make_config("acc3-int8").make_spec()
+    model = build_model("tiny_dscnn", spec, np.full(3, 0.5), np.full(3, 2.0))
+    fresh = qat.quantize_activations(model)
+    kept = qat.quantize_activations(model, keep_weights=True)
+    want = model.get_layer("stem_conv").get_weights()[0]
+    assert np.array_equal(kept.get_layer("stem_conv").get_weights()[0], want)
+    assert not np.array_equal(fresh.get_layer("stem_conv").get_weights()[0], want)
+    with pytest.raises(ConfigError, match="needs qat"):
+        make_config("acc3-int8", {"qat_from": "runs/x"})
+
+
 def test_qat_run_exports_with_its_trained_ranges_and_passes_the_gate(tmp_path):
     import tensorflow as tf
 
