@@ -19,7 +19,8 @@ from har_export.errors import OptionError
 from har_export.model_info import op_counts
 from har_export.parity import ParityReport
 from har_runtime import __version__ as runtime_version
-from har_runtime.bundle import BUNDLE_FILE, SCHEMA_VERSION, sha256_file
+from har_runtime.bundle import BUNDLE_FILE, CONTEXT_SCHEMA_VERSION, SCHEMA_VERSION, sha256_file
+from har_runtime.context import ContextFilter
 from har_runtime.contract.input_norm import InputNorm
 from har_runtime.contract.smoothing import DEFAULT_SMOOTHING, SmoothingSettings
 from har_runtime.contract.spec import PreprocessSpec
@@ -111,14 +112,17 @@ def write_bundle(out: Path, *, spec: PreprocessSpec, models: Mapping[str, bytes]
                  recommended: Optional[str] = None,
                  smoothing: SmoothingSettings = DEFAULT_SMOOTHING,
                  extra_files: Optional[Mapping[str, bytes]] = None,
-                 overwrite: bool = False, input_norm: Optional[InputNorm] = None) -> Path:
+                 overwrite: bool = False, input_norm: Optional[InputNorm] = None,
+                 tier: Optional[str] = None, context: Optional[ContextFilter] = None) -> Path:
     """Write the bundle folder `out` atomically; return its path.
 
     `models` maps variant name to .tflite bytes, `report` is the parity gate's verdict on them
     (a failed variant is written with deployable=false), `extra_files` are further files to
     ship and hash (C arrays). `recommended` is the chosen variant (see `recommend`); it must
     have passed the gate. `input_norm` is the standardisation every model expects first (None:
-    the models take sensor units).
+    the models take sensor units). `tier` is the deployment tier the int8 file fits
+    (har_runtime.contract.tiers), written as the optional top-level `tier`; `context` the
+    temporal context the runtime runs over the window outputs (it stamps schema version 3).
     """
     out = Path(out)
     check_out(out, overwrite)
@@ -131,6 +135,13 @@ def write_bundle(out: Path, *, spec: PreprocessSpec, models: Mapping[str, bytes]
         tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
         variants = _write_payload(tmp, models, report, deployable, extra_files or {})
         doc = _document(spec, input_norm, variants, recommended, report, training, smoothing)
+        if tier is not None:
+            doc["tier"] = tier
+        if context is not None:
+            if tuple(context.labels) != tuple(spec.labels):
+                raise OptionError("the context's labels differ from the spec's")
+            doc["schema_version"] = CONTEXT_SCHEMA_VERSION
+            doc["context"] = context.to_dict()
         for entry in variants.values():
             entry["sha256"] = sha256_file(tmp / entry["file"])
         doc["files"] = {name: sha256_file(tmp / name)

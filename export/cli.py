@@ -62,19 +62,24 @@ def cli() -> None:
               help="Keep tensor names and the signature in the .tflite files, for Netron or "
                    "TF's QuantizationDebugger. By default they are stripped: same outputs, "
                    "6-22 % smaller files.")
+@click.option("--posture-context", is_flag=True,
+              help="Ship the causal posture tracker (temporal context over the window outputs, "
+                   "run by the runtime; docs/BUNDLE.md) in the bundle.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle folder.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Show TensorFlow's converter logs (by default kept back; the last lines "
                    "are shown when a conversion fails).")
 def convert(model, out, run_dir, variants, calibration_size, seed, input_range_percentile,
-            thresholds, recommend, c_array, keep_tensor_names, overwrite, verbose) -> None:
+            thresholds, recommend, c_array, keep_tensor_names, posture_context, overwrite,
+            verbose) -> None:
     """Thin wrapper over har_export.pipeline.export_model."""
     options = ExportOptions(
         variants=parse_variants(variants) if variants else VARIANTS,
         calibration_size=calibration_size, seed=seed,
         input_range_percentile=input_range_percentile or None,
         thresholds=ParityThresholds().with_overrides(thresholds), recommend=recommend,
-        c_array=c_array, keep_tensor_names=keep_tensor_names, overwrite=overwrite)
+        c_array=c_array, keep_tensor_names=keep_tensor_names, overwrite=overwrite,
+        posture_context=posture_context)
     result = export_model(model, out, options, run_dir=run_dir, verbose=verbose,
                           progress=lambda message: click.echo(message, err=True))
     click.echo(format_table(result.report))

@@ -52,6 +52,8 @@ def load_keras_model(path) -> Any:
         raise InputError(f"model file {path} does not exist")
     import keras
 
+    import har_train.qat  # noqa: F401  registers the QAT layer, so QAT runs load safely
+
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # Keras raises many types for bad files; each ends the same way.

@@ -5,6 +5,7 @@ from typing import Any, List, Mapping
 
 from har_export.model_info import op_counts
 from har_runtime.bundle import Bundle, TensorInfo
+from har_runtime.contract.tiers import TIERS
 
 
 def _tensor(info: TensorInfo) -> str:
@@ -45,6 +46,16 @@ def _input_ranges(bundle: Bundle) -> str:
             "above includes it): " + ", ".join(widened))
 
 
+def _tier(bundle: Bundle) -> str:
+    check = bundle.training.get("tier") or {}
+    if bundle.tier is not None:
+        tier = TIERS.get(bundle.tier)
+        return f"tier        {bundle.tier}" + (f" ({tier.description})" if tier else "")
+    if check.get("requested"):
+        return f"tier        none: {check['requested']} was asked for, but {check.get('problem')}"
+    return "tier        none recorded"
+
+
 def describe_bundle(bundle: Bundle) -> str:
     """Labels, preprocessing, smoothing, training origin and every variant's I/O, ops and parity."""
     spec, training = bundle.spec, bundle.training
@@ -65,6 +76,10 @@ def describe_bundle(bundle: Bundle) -> str:
         f"training    data {training.get('data')}, seed {training.get('seed')}, fingerprint "
         f"{str(training.get('data_fingerprint'))[:16]}, run {training.get('run_dir')}",
         f"recommended {bundle.recommended or 'none (no variant passed the gate)'}",
+        _tier(bundle),
+        "context     " + ("none: every window on its own" if bundle.context is None else
+                             f"posture tracker over the window outputs (power "
+                             f"{bundle.context.power:g}, floor {bundle.context.floor:g})"),
     ]
     for name, info in bundle.variants.items():
         ops = op_counts(info.path.read_bytes())

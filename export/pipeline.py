@@ -22,12 +22,18 @@ from har_export.errors import InputError, OptionError
 from har_export.input_ranges import InputRanges, fold_input_ranges
 from har_export.parity import ParityReport, ParityThresholds, VariantParity, run_gate
 from har_runtime.bundle import Bundle, BundleError, load_bundle, sha256_file
+from har_runtime.context import posture_filter
 from har_runtime.contract.input_norm import InputNorm
+from har_runtime.contract.tiers import TIERS
 from har_train.dataset import RunData, load_run
 from har_train.errors import DataError
 
 MODEL_FILE = "model.keras"
 C_ARRAY_STEM = "model_int8"
+#: The float32 gate's max |dp| for a quantisation-aware model (har-train --qat): its float32
+#: file computes the same fake quantisation, and an activation exactly on a rounding boundary
+#: may land one int8 step away from Keras's (measured: 1.3e-3 on acc3-int8 --qat, seed 0).
+QAT_FLOAT32_MAX_ABS_DIFF = 0.02
 #: Where export steps are announced: one line per call.
 Progress = Callable[[str], None]
 
@@ -47,6 +53,10 @@ class ExportOptions:
     input_range_percentile: Optional[float] = None
     #: Keep tensor names and the signature in the .tflite files (`strip_names`).
     keep_tensor_names: bool = False
+    #: Deployment tier to check the int8 file against (None: the run's `tier`, if any).
+    tier: Optional[str] = None
+    #: Ship the posture tracker (`har_runtime.context.posture_filter`) as the bundle's context.
+    posture_context: bool = False
 
     def check(self) -> None:
         """OptionError for combinations that cannot work, before any slow step runs."""
@@ -58,6 +68,8 @@ class ExportOptions:
         percentile = self.input_range_percentile
         if percentile is not None and not 0.0 < percentile <= 100.0:
             raise OptionError(f"input range percentile must be in (0, 100], got {percentile}")
+        if self.tier is not None and self.tier not in TIERS:
+            raise OptionError(f"unknown tier {self.tier!r}; choose from {sorted(TIERS)}")
         if self.c_array and "int8" not in self.variants:
             raise OptionError("--c-array needs the int8 variant")
         if self.recommend is not None and self.recommend not in self.variants:
@@ -157,6 +169,38 @@ def _gate(model: Any, models: Mapping[str, bytes], run: RunData, thresholds: Par
                     thresholds, norm, on_variant=lambda v: say(describe_verdict(v)))
 
 
+def tier_check(requested: Optional[str], models: Mapping[str, bytes]) -> Dict[str, Any]:
+    """The bundle's `training.tier` record: the tier asked for, the int8 file's size against
+    its budget, and `met` (the bundle's top-level `tier` is `requested` only when met). The
+    latency budget is checked where the model runs (`har-runtime bench`)."""
+    if requested is None:
+        return {"requested": None, "met": False, "problem": "no tier requested"}
+    tier = TIERS[requested]
+    record: Dict[str, Any] = {"requested": requested, "max_int8_bytes": tier.max_int8_bytes,
+                              "max_window_ms": tier.max_window_ms}
+    if "int8" not in models:
+        return {**record, "met": False, "problem": "no int8 variant was converted"}
+    problem = tier.size_problem(len(models["int8"]))
+    return {**record, "int8_bytes": len(models["int8"]), "met": problem is None,
+            "problem": problem}
+
+
+def is_qat_model(model: Any) -> bool:
+    """Whether `model` holds har-train's fake-quantisation layers (`har_train.qat`)."""
+    from har_train.qat import quant_layers
+
+    return bool(quant_layers(model))
+
+
+def qat_thresholds(thresholds: ParityThresholds) -> ParityThresholds:
+    """`thresholds` with the float32 max |dp| widened to at least QAT_FLOAT32_MAX_ABS_DIFF
+    (agreement stays as strict)."""
+    limit = thresholds.float32.max_abs_diff
+    if limit is None or limit >= QAT_FLOAT32_MAX_ABS_DIFF:
+        return thresholds
+    return thresholds.with_overrides([f"float32.max_abs_diff={QAT_FLOAT32_MAX_ABS_DIFF}"])
+
+
 def _silent(message: str) -> None:
     """The default progress sink: library callers see nothing."""
 
@@ -182,7 +226,12 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(), run_
     models, norm, ranges = build_variants(model, options.variants, calibration,
                                           options.input_range_percentile,
                                           options.keep_tensor_names, verbose, say)
-    report = _gate(model, models, run, options.thresholds, norm, say)
+    thresholds = options.thresholds
+    if is_qat_model(model):
+        thresholds = qat_thresholds(thresholds)
+        say("quantisation-aware model: int8 takes its trained activation ranges; the float32 "
+            f"gate allows max|dp| {thresholds.float32.max_abs_diff:g}")
+    report = _gate(model, models, run, thresholds, norm, say)
     extra: Dict[str, bytes] = {}
     if options.c_array:
         sources = c_array_sources(models["int8"], C_ARRAY_STEM, report.variants["int8"].passed,
@@ -192,11 +241,17 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(), run_
     training["calibration"] = calib_summary
     training["input_ranges"] = ranges.to_dict()
     training["tensor_names"] = "kept" if options.keep_tensor_names else "stripped"
+    training["tier"] = tier_check(options.tier or run.config.get("tier"), models)
+    if training["tier"]["requested"] and not training["tier"]["met"]:
+        say(f"tier {training['tier']['requested']}: {training['tier']['problem']}; the bundle "
+            "records no tier")
     chosen = recommend({n: v.passed for n, v in report.variants.items()}, options.recommend)
     say(f"writing bundle to {out}")
     write_bundle(out, spec=run.spec, models=models, report=report, training=training,
                  recommended=chosen, extra_files=extra, overwrite=options.overwrite,
-                 input_norm=norm)
+                 input_norm=norm,
+                 tier=training["tier"]["requested"] if training["tier"]["met"] else None,
+                 context=posture_filter(run.spec.labels) if options.posture_context else None)
     return ExportResult(out, report, chosen)
 
 

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from har_runtime.bundle import Bundle
+from har_runtime.contract.tiers import TIERS
 
 #: Untimed calls before `har-runtime bench` measures (first calls allocate and warm caches).
 WARMUP = 5
@@ -154,3 +155,21 @@ def format_table(results: Sequence[BenchResult]) -> str:
                     f"{r.p99_ms:>8.3f} {r.throughput_wps:>10.0f}  "
                     f"{'yes' if r.deployable else 'no':<10} {r.interpreter} x{r.threads}")
     return "\n".join(rows)
+
+
+def tier_lines(bundle: Bundle, results: Sequence[BenchResult]) -> List[str]:
+    """One line per benchmarked int8 variant judging its median latency against the bundle's
+    tier budget (`har_runtime.contract.tiers`); none when the bundle records no known tier or
+    the tier sets no latency budget."""
+    tier = TIERS.get(bundle.tier or "")
+    if tier is None or tier.max_window_ms is None:
+        return []
+    lines = []
+    for r in results:
+        if r.variant != "int8":
+            continue
+        problem = tier.latency_problem(r.p50_ms)
+        lines.append(f"tier {tier.name}: " + (problem or f"p50 {r.p50_ms:.3f} ms per window is "
+                                              f"within the {tier.max_window_ms:g} ms budget")
+                     + f" ({r.interpreter} x{r.threads})")
+    return lines

@@ -17,15 +17,19 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
+from har_runtime.context import ContextError, ContextFilter
 from har_runtime.contract.input_norm import InputNorm, InputNormError
 from har_runtime.contract.smoothing import SmoothingSettings
 from har_runtime.contract.spec import PreprocessSpec, SpecError
 from har_runtime.interpreter import ModelLoadError, TFLiteClassifier
 
 #: The bundle.json layout writers stamp. Version 2 added `input_norm` (models take standardised
-#: channels); version 1 bundles (models take sensor units) still load. Readers refuse others.
+#: channels); version 1 bundles (models take sensor units) still load. Version 3 is version 2
+#: plus a `context` (temporal context, which changes the predictions, so readers that predate
+#: it must refuse such a bundle); writers stamp it only on bundles that have one.
 SCHEMA_VERSION = 2
-READABLE_SCHEMAS = (1, 2)
+CONTEXT_SCHEMA_VERSION = 3
+READABLE_SCHEMAS = (1, 2, 3)
 BUNDLE_FILE = "bundle.json"
 #: Tensor dtypes a bundle may declare for a model's input and output.
 TENSOR_DTYPES = ("float32", "int8", "uint8")
@@ -35,6 +39,7 @@ _VARIANT_REQUIRED = ("file", "sha256", "size_bytes", "input", "output", "deploya
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # A bundle names files inside its own folder only: no separators, no hidden or parent entries.
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+_TIER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 class BundleError(Exception):
@@ -92,6 +97,11 @@ class Bundle:
     files: Mapping[str, str]
     #: Per-channel standardisation every variant expects before its input (None: sensor units).
     input_norm: Optional[InputNorm] = None
+    #: The deployment tier the int8 file was checked to fit ("mcu", "pi"; see
+    #: har_runtime.contract.tiers), None when the bundle records none (older bundles too).
+    tier: Optional[str] = None
+    #: Temporal context over the window outputs (schema 3; None: every window on its own).
+    context: Optional[ContextFilter] = None
 
     def open(self, variant: Optional[str] = None, interpreter: Optional[str] = None,
              num_threads: int = 1, allow_undeployable: bool = False) -> TFLiteClassifier:
@@ -115,6 +125,9 @@ class Bundle:
         except ModelLoadError as exc:
             raise BundleError(f"{info.file}: {exc}") from None
         _check_classifier(clf, info, self.spec)
+        # Carried with the classifier, like input_norm, so every stream built on it (replay,
+        # the daemon) runs the bundle's context; each stream keeps its own state.
+        clf.context = self.context
         return clf
 
 
@@ -233,6 +246,30 @@ def _input_norm(doc: Dict[str, Any], spec: PreprocessSpec) -> Optional[InputNorm
     return norm
 
 
+def _tier(doc: Dict[str, Any]) -> Optional[str]:
+    """The optional top-level `tier`: a name, kept even when this runtime does not know it (it
+    describes the device class, it cannot change a prediction)."""
+    tier = doc.get("tier")
+    if tier is not None and not (isinstance(tier, str) and _TIER_NAME.fullmatch(tier)):
+        raise BundleError(f"bundle.json tier must be a short lowercase name or null, got "
+                          f"{str(tier)[:40]!r}")
+    return tier
+
+
+def _context(doc: Dict[str, Any], labels: Tuple[str, ...]) -> Optional[ContextFilter]:
+    if doc["schema_version"] < CONTEXT_SCHEMA_VERSION:
+        return None  # a field an older writer did not know; never applied
+    if doc.get("context") is None:
+        raise BundleError(f"bundle.json schema {CONTEXT_SCHEMA_VERSION} needs a context")
+    try:
+        context = ContextFilter.from_dict(doc["context"])
+    except ContextError as exc:
+        raise BundleError(f"bundle.json {exc}") from None
+    if context.labels != labels:
+        raise BundleError("bundle.json context labels must equal the bundle's labels")
+    return context
+
+
 def _spec_and_labels(doc: Dict[str, Any]) -> Tuple[PreprocessSpec, Tuple[str, ...]]:
     try:
         spec = PreprocessSpec.from_dict(doc["spec"])
@@ -280,4 +317,5 @@ def load_bundle(path, verify: bool = True) -> Bundle:
                   variants=MappingProxyType(variants), recommended=recommended,
                   smoothing=smoothing, training=MappingProxyType(training),
                   gate=MappingProxyType(gate), files=MappingProxyType(dict(files)),
-                  input_norm=_input_norm(doc, spec))
+                  input_norm=_input_norm(doc, spec), tier=_tier(doc),
+                  context=_context(doc, labels))

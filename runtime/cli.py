@@ -216,7 +216,7 @@ def _write_png(results: Sequence, labels: Sequence[str], path: str, plot) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def bench(bundle: Path, variant: str, interpreter, threads, iterations, batch, as_json) -> None:
     """Latency (p50/p99 at batch 1) and throughput of BUNDLE's variants on this machine."""
-    from har_runtime.benchmark import bench_bundle, format_table
+    from har_runtime.benchmark import bench_bundle, format_table, tier_lines
     from har_runtime.bundle import load_bundle
 
     loaded = load_bundle(bundle)
@@ -228,7 +228,7 @@ def bench(bundle: Path, variant: str, interpreter, threads, iterations, batch, a
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in results], indent=2))
     else:
-        click.echo(format_table(results))
+        click.echo("\n".join([format_table(results), *tier_lines(loaded, results)]))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 `StreamClassifier.push` runs the same preprocessing code as training (units -> resampler ->
 windower), so any chunking or jitter of a stream yields exactly the windows, and therefore the
 predictions, of the offline path `classify_recording` on the same samples.
+A bundle's temporal context (`har_runtime.context`) runs between the classifier and the
+smoother, one belief per stream, restarted with the smoother.
 
 Counters and their accounting (see docs/RUNTIME.md):
   samples_in == accepted + nonfinite + out_of_order
@@ -19,6 +21,7 @@ from typing import Dict, List, NamedTuple, Optional, Protocol, Sequence, Union
 
 import numpy as np
 
+from har_runtime.context import ContextState
 from har_runtime.contract.resample import StreamResampler, resample
 from har_runtime.contract.results import ActivityChange, ActivityTracker, Prediction
 from har_runtime.contract.smoothing import DEFAULT_SMOOTHING, Smoother, SmoothingSettings, argmax
@@ -133,6 +136,17 @@ class StreamClassifier:
         self._smoother = Smoother(spec.labels, smoothing)
         self._tracker = ActivityTracker()
         self._since_reset = 0
+        # Temporal context: a classifier opened from a bundle carries the bundle's settings
+        # (Bundle.open); the belief is this stream's and restarts with the smoother.
+        self._context_settings = getattr(classifier, "context", None)
+        self._context = (ContextState(self._context_settings)
+                         if self._context_settings is not None else None)
+
+    def _restart_history(self) -> None:
+        """Forget the smoother's and the context's past (a reset or a gap)."""
+        self._smoother.reset()
+        if self._context is not None:
+            self._context.reset()
 
     def reset(self) -> None:
         """Forget the stream entirely, as if it started anew (counters are kept)."""
@@ -140,7 +154,7 @@ class StreamClassifier:
         self.counters.buffered = 0
         self._resampler.reset()
         self._windower.reset()
-        self._smoother.reset()
+        self._restart_history()
         self._tracker = ActivityTracker()
         self._since_reset = 0
 
@@ -203,7 +217,7 @@ class StreamClassifier:
         windows into events (`probs` may be None when it staged no window)."""
         if not staged.t_end:
             if staged.resets:  # a gap with no window after it still ends the old activity
-                self._smoother.reset()
+                self._restart_history()
             return []
         if probs is None or len(probs) != len(staged.t_end):
             raise ValueError(f"expected probabilities of {len(staged.t_end)} windows")
@@ -277,9 +291,12 @@ class StreamClassifier:
                 arrival: float) -> List[Event]:
         events: List[Event] = []
         smoother, tracker, labels = self._smoother, self._tracker, self.spec.labels
+        context = self._context
         for i, (t, values) in enumerate(zip(t_end, probs.tolist())):
             if resets and i in resets:
-                smoother.reset()
+                self._restart_history()
+            if context is not None:
+                values = context.update(values)
             pred = _prediction(self.device, labels, values, t, smoother.update(values), arrival)
             self.counters.predictions += 1
             events.append(pred)
@@ -287,7 +304,7 @@ class StreamClassifier:
             if change is not None:
                 events.append(change)
         if resets and len(t_end) in resets:
-            smoother.reset()
+            self._restart_history()
         return events
 
     def _sync_resampler_counters(self) -> None:
@@ -309,19 +326,25 @@ class StreamClassifier:
     def classify_recording(self, times, samples) -> List[Prediction]:
         """Offline API: the batch resample + make_windows path over a whole recording.
 
-        Uses fresh smoothing state and leaves the stream state alone; predictions carry the
-        time from this call's start as their latency.
+        Uses fresh smoothing (and context) state and leaves the stream state alone;
+        predictions carry the time from this call's start as their latency.
         """
         start = time.perf_counter()
         off = offline_windows(self.spec, times, samples, None, self.source_acc_unit,
                               self.source_gyro_unit)
         probs = self.classify_windows(off.windows)
         smoother = Smoother(self.spec.labels, self.smoothing)
+        context = (ContextState(self._context_settings)
+                   if self._context_settings is not None else None)
         out = []
         for i in range(probs.shape[0]):
             if off.new_segment[i]:
                 smoother.reset()
+                if context is not None:
+                    context.reset()
             values = probs[i].tolist()
+            if context is not None:
+                values = context.update(values)
             out.append(_prediction(self.device, self.spec.labels, values, float(off.t_end[i]),
                                    smoother.update(values), start))
         return out

@@ -1,17 +1,22 @@
 """Replay every held-out HAPT subject through a bundle's live stream path; compare with offline.
 
-    python -m scripts.replay_eval runs/main/bundle [--out docs/REPLAY.md]
+    python -m scripts.replay_eval runs/main/bundle [BUNDLE ...] [--out docs/REPLAY.md]
+        [--variant int8]
 
-For each variant: window accuracy of the streaming runtime (samples pushed in 0.1 s chunks, as
-`har-runtime replay` does) over the run's test subjects, the smoothed accuracy, and the offline
-accuracy the parity gate measured on the same subjects' windows. Stream and batch windows are
-bit-identical, so the first and last columns should agree exactly.
+For each variant: window accuracy and macro-F1 of what the streaming runtime emits (samples
+pushed in 0.1 s chunks, as `har-runtime replay` does) over the run's test subjects, scored on
+every labelled window it emits (transitions included for hapt12), the same for the smoothed
+activity the device reports, and the offline accuracy the parity gate measured on the same
+subjects' windows. Stream and batch windows are bit-identical, so the first and the offline
+accuracy should agree exactly.
 """
 from __future__ import annotations
 
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Sequence
 
 import click
 import numpy as np
@@ -21,58 +26,111 @@ from har_runtime.replay import replay_recording
 from har_train.data.hapt import load_hapt
 
 
-def evaluate_variant(bundle, variant, recordings):
-    """(stream accuracy, smoothed accuracy, scored windows, seconds) over `recordings`."""
+@dataclass(frozen=True)
+class StreamScore:
+    """Scores of one variant over the replayed recordings (fractions; F1 macro over classes)."""
+
+    variant: str
+    accuracy: float
+    macro_f1: float
+    smoothed_accuracy: float
+    smoothed_macro_f1: float
+    windows: int
+    seconds: float
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean F1 over the classes labelled or predicted; a prediction of -1 ("unknown", the
+    smoother abstaining) is a miss, not a class."""
+    classes = np.union1d(y_true, y_pred[y_pred >= 0])
+    scores = [2.0 * np.sum((y_pred == c) & (y_true == c))
+              / max(1, np.sum(y_pred == c) + np.sum(y_true == c)) for c in classes]
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def evaluate_variant(bundle, variant, recordings) -> StreamScore:
+    """Replay `recordings` through `variant`'s stream path; score what it emitted."""
     classifier = bundle.open(variant)
-    hits = smoothed = scored = 0
+    index = {name: i for i, name in enumerate(bundle.labels)}
+    truth: List[np.ndarray] = []
+    raw: List[int] = []
+    smooth: List[int] = []
     start = time.perf_counter()
     for rec in recordings:
         result = replay_recording(rec, bundle.spec, classifier, bundle.smoothing, speed=None)
-        if result.scored:
-            hits += round(result.accuracy * result.scored)
-            smoothed += round(result.smoothed_accuracy * result.scored)
-            scored += result.scored
-    return hits / scored, smoothed / scored, scored, time.perf_counter() - start
+        if not result.scored:
+            continue
+        keep = result.truth >= 0
+        truth.append(result.truth[keep])
+        kept = [p for p, k in zip(result.predictions, keep) if k]
+        raw += [index[p.label] for p in kept]
+        smooth += [index.get(p.smoothed_label, -1) for p in kept]  # "unknown" is a miss
+    y = np.concatenate(truth)
+    r, s = np.asarray(raw), np.asarray(smooth)
+    return StreamScore(variant, float(np.mean(r == y)), macro_f1(y, r), float(np.mean(s == y)),
+                       macro_f1(y, s), len(y), time.perf_counter() - start)
 
 
-@click.command()
-@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--out", type=click.Path(dir_okay=False), default="docs/REPLAY.md", show_default=True)
-def main(bundle_dir: str, out: str) -> None:
-    """Write the stream-vs-offline replay table for BUNDLE_DIR's test subjects."""
-    bundle = load_bundle(bundle_dir)
-    test = sorted(bundle.training.get("split", {}).get("test", []))
-    recordings = [r for r in load_hapt() if r.subject in set(test)]
-    rows = []
-    for name, info in bundle.variants.items():
-        acc, smooth, scored, secs = evaluate_variant(bundle, name, recordings)
-        offline = info.parity.get("accuracy") if info.parity else None
-        rows.append((name, acc, smooth, offline, scored, secs))
-        click.echo(f"{name:8s} stream {acc:.4f} smoothed {smooth:.4f} offline {offline} "
-                   f"({scored} windows, {secs:.1f} s)")
+def describe(bundle) -> str:
+    """What a bundle is, in a table cell: preset, seed, QAT, context, tier."""
+    config = bundle.training.get("config") or {}
+    extras = [f"s{config.get('seed')}"] + (["qat"] if config.get("qat") else []) + \
+        (["posture context"] if bundle.context is not None else [])
+    return f"{config.get('preset') or config.get('model')} ({', '.join(extras)}; tier " \
+        f"{bundle.tier or 'none'})"
+
+
+def _lines(bundle_dirs: Sequence[str], rows, interpreter: str) -> List[str]:
     lines = [
         "# Replay of held-out subjects through the runtime",
         "",
-        f"Generated by `python -m scripts.replay_eval {bundle_dir}` on {time.strftime('%Y-%m-%d')}",
-        f"({platform.python_version()}, numpy {np.__version__}, interpreter "
-        f"`{bundle.open().interpreter_name}`). Bundle: `{bundle_dir}`, recommended variant "
-        f"`{bundle.recommended}`, smoothing {bundle.smoothing.to_dict()}.",
+        f"Generated by `python -m scripts.replay_eval {' '.join(bundle_dirs)}` on "
+        f"{time.strftime('%Y-%m-%d')} ({platform.python_version()}, numpy {np.__version__}, "
+        f"interpreter `{interpreter}`).",
         "",
-        f"HAPT test subjects {test}: {len(recordings)} recordings streamed in 0.1 s chunks through"
-        " `StreamClassifier` (resampler, windower, interpreter, smoother) as fast as possible.",
+        "Each bundle's HAPT test subjects: every recording streamed in 0.1 s chunks through "
+        "`StreamClassifier` (resampler, windower, interpreter, context if the bundle has one, "
+        "smoother) as fast as possible; every labelled window the stream emits is scored "
+        "(transitions included for hapt12). Smoothed: the bundle's smoothing on top.",
         "",
-        "| variant | stream window acc | smoothed acc | offline acc (parity gate) | windows "
-        "| seconds |",
-        "|---|---|---|---|---|---|",
+        "| bundle | labels | variant | stream window acc | stream macro-F1 | smoothed acc | "
+        "smoothed macro-F1 | offline acc (parity gate) | windows | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, acc, smooth, offline, scored, secs in rows:
+    for bundle, s in rows:
+        offline = bundle.variants[s.variant].parity.get("accuracy")
         off = f"{offline:.4f}" if isinstance(offline, float) else "n/a"
-        lines.append(f"| {name} | {acc:.4f} | {smooth:.4f} | {off} | {scored} | {secs:.1f} |")
-    lines += ["", "Stream and offline windows are bit-identical (tests/runtime/"
-              "test_stream_equals_batch.py), so the stream and offline columns agree; smoothing "
-              "trades a little accuracy at activity changes for stability (see "
-              "scripts/tune_smoothing.py)."]
-    Path(out).write_text("\n".join(lines) + "\n")
+        lines.append(f"| {describe(bundle)} | {len(bundle.labels)} classes | {s.variant} | "
+                     f"{s.accuracy:.4f} | {s.macro_f1:.4f} | {s.smoothed_accuracy:.4f} | "
+                     f"{s.smoothed_macro_f1:.4f} | {off} | {s.windows} | {s.seconds:.1f} |")
+    return lines + ["", "Stream and offline windows are bit-identical (tests/runtime/"
+                    "test_stream_equals_batch.py), so without a context the stream and offline "
+                    "columns agree; a context changes what the stream emits, the offline column "
+                    "is the model alone."]
+
+
+@click.command()
+@click.argument("bundle_dirs", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default="docs/REPLAY.md", show_default=True)
+@click.option("--variant", "variants", multiple=True,
+              help="Variant to replay (repeatable). [default: every variant]")
+def main(bundle_dirs, out: str, variants) -> None:
+    """Write the stream-vs-offline replay table for each BUNDLE_DIR's test subjects."""
+    recordings = load_hapt()
+    rows, interpreter = [], ""
+    for bundle_dir in bundle_dirs:
+        bundle = load_bundle(bundle_dir)
+        test = set(bundle.training.get("split", {}).get("test", []))
+        mine = [r for r in recordings if r.subject in test]
+        for name in variants or list(bundle.variants):
+            score = evaluate_variant(bundle, name, mine)
+            rows.append((bundle, score))
+            interpreter = bundle.open(name).interpreter_name
+            click.echo(f"{bundle_dir} {name}: stream {score.accuracy:.4f} (F1 "
+                       f"{score.macro_f1:.4f}) smoothed {score.smoothed_accuracy:.4f} (F1 "
+                       f"{score.smoothed_macro_f1:.4f}), {score.windows} windows")
+    Path(out).write_text("\n".join(_lines(bundle_dirs, rows, interpreter)) + "\n")
     click.echo(f"written {out}")
 
 

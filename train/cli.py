@@ -128,6 +128,10 @@ def _parse_duration(ctx, param, value: Optional[str]):
               help="Saturate the standardised input at +-SIGMA standard deviations inside the "
               "model, as a full-int8 input does, so int8 and float agree on extreme windows "
               "(har-export calibrates to the same range). 0: no clip. [default: 0]")
+@click.option("--qat/--no-qat", default=None, help="Quantisation-aware training: fake int8 "
+              "quantisation of activations with tracked ranges, which the int8 export takes.")
+@click.option("--qat-from", type=click.Path(path_type=str), metavar="RUN",
+              help="With --qat: start from RUN's trained model (QAT fine-tuning).")
 @click.option("--patience", type=click.IntRange(min=1), help="Early-stopping patience (epochs).")
 @click.option("--val-subjects", callback=_parse_subjects,
               help="Validation subjects, e.g. 3,7,11 (default: a CSV's split column, else 3 "
@@ -214,6 +218,7 @@ def evaluate_command(run_dir: Path, side: str, as_json: bool) -> None:
         raise BadModel(f"{run_dir} is not a run folder: model.keras is missing")
     import keras
 
+    import har_train.qat  # noqa: F401  registers the QAT layer for loading
     from har_train.dataset import load_run
     from har_train.report import evaluate, format_table
 

@@ -14,6 +14,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from har_runtime.contract.labels import TASKS
 from har_runtime.contract.spec import ACC_MODES, CHANNEL_SETS, DEFAULT_SPEC, PreprocessSpec
+from har_runtime.contract.tiers import TIERS
 from har_runtime.contract.units import ACC_UNITS, GYRO_UNITS
 from har_train.dataset import make_spec
 from har_train.errors import ConfigError, SplitError
@@ -71,6 +72,10 @@ class TrainConfig:
     #: Saturate the standardised input at +-this many standard deviations inside the model, as
     #: a full-int8 input does (see models._normalized_input); 0: no clip.
     input_clip: float = 0.0
+    #: Quantisation-aware training: fake int8 quantisation of activations (har_train.qat).
+    qat: bool = False
+    #: With `qat`: a run folder whose trained model the QAT run starts from (fine-tuning).
+    qat_from: Optional[str] = None
     epochs: int = 30
     batch_size: Optional[int] = None
     #: BatchNorm moving-statistics momentum; None: Keras's 0.99 unless epochs are short.
@@ -94,6 +99,8 @@ class TrainConfig:
     n_val: int = DEFAULT_N_VAL
     split_seed: int = 0
     preset: Optional[str] = None
+    #: Deployment tier the run is meant for (har_runtime.contract.tiers); export checks it.
+    tier: Optional[str] = None
 
     def __post_init__(self) -> None:
         choices = (("task", list(TASK_CHOICES)), ("channels", sorted(CHANNEL_SETS)),
@@ -118,6 +125,10 @@ class TrainConfig:
                 and not 1 <= self.train_hop <= self.hop:
             raise ConfigError(f"train_hop must be between 1 and hop ({self.hop}), "
                               f"got {self.train_hop!r}")
+        if self.qat_from is not None and not self.qat:
+            raise ConfigError("qat_from (--qat-from) needs qat (--qat)")
+        if self.tier is not None and self.tier not in TIERS:
+            raise ConfigError(f"tier must be one of {sorted(TIERS)}, got {self.tier!r}")
         if not self.input_clip >= 0:
             raise ConfigError(f"input_clip must be >= 0 (0: none), got {self.input_clip!r}")
         if not 0.0 <= self.label_smoothing < 1.0 or self.weight_decay < 0:

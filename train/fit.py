@@ -135,6 +135,13 @@ def _fit(config: TrainConfig, data: SplitData, spec, out: Path, augment, recipe:
     mean, var = normalization_stats(data.train.x)
     model = build_model(config.model, spec, mean, var, input_clip=config.input_clip,
                         **dict(config.model_options))
+    if config.qat:
+        from har_train.qat import quantize_activations
+        from har_train.run_model import load_run_model
+
+        if config.qat_from:  # fine-tune a trained model; its standardisation comes along
+            model = load_run_model(Path(config.qat_from), spec, "--qat-from run")
+        model = quantize_activations(model, keep_weights=bool(config.qat_from))
     if recipe.bn_momentum != DEFAULT_BN_MOMENTUM:
         _set_bn_momentum(model, recipe.bn_momentum)
     weights = (class_sample_weights(data.train.y, spec.num_classes)

@@ -20,6 +20,10 @@ class Preset:
         return dict(self.options)
 
 
+_PI_RECIPE: Tuple[Tuple[str, Any], ...] = (
+    ("model", "resnet1d"), ("epochs", 40), ("augment", True), ("learning_rate", 2e-3),
+    ("lr_schedule", "cosine"), ("label_smoothing", 0.1), ("patience", 10), ("tier", "pi"))
+
 PRESETS: Dict[str, Preset] = {p.name: p for p in (
     Preset("seed", "the KCC2020 tutorial baseline (seed_cnn, accelerometer, no augmentation)",
            (("model", "seed_cnn"), ("channels", "acc"), ("epochs", 30), ("augment", False),
@@ -34,7 +38,7 @@ PRESETS: Dict[str, Preset] = {p.name: p for p in (
     Preset("acc3-int8", "tiny_dscnn (< 20 k params) on the accelerometer, for int8 / MCU export",
            (("model", "tiny_dscnn"), ("channels", "acc"), ("epochs", 60), ("augment", True),
             ("learning_rate", 3e-3), ("lr_schedule", "cosine"), ("label_smoothing", 0.1),
-            ("patience", 15))),
+            ("patience", 15), ("tier", "mcu"))),
     Preset("acc6", "resnet1d on accelerometer + gyroscope with rotation augmentation",
            (("model", "resnet1d"), ("channels", "acc_gyro"), ("epochs", 25), ("augment", True),
             ("learning_rate", 2e-3), ("lr_schedule", "cosine"), ("label_smoothing", 0.05),
@@ -42,7 +46,7 @@ PRESETS: Dict[str, Preset] = {p.name: p for p in (
     Preset("acc6-int8", "acc3-int8's recipe on accelerometer + gyroscope, for int8 / MCU export",
            (("model", "tiny_dscnn"), ("channels", "acc_gyro"), ("epochs", 60),
             ("augment", True), ("learning_rate", 3e-3), ("lr_schedule", "cosine"),
-            ("label_smoothing", 0.1), ("patience", 15))),
+            ("label_smoothing", 0.1), ("patience", 15), ("tier", "mcu"))),
     # Chosen on validation macro-F1 (docs/RESULTS_CHOICES.md): class weights lift the
     # rare postural transitions from 0.79 to 0.84 macro-F1 on the validation subjects; 2.56 s of
     # context before each window, from 0.80 to 0.85 on the accelerometer alone.
@@ -51,13 +55,23 @@ PRESETS: Dict[str, Preset] = {p.name: p for p in (
            (("model", "tiny_dscnn"), ("task", "hapt12"), ("channels", "acc"), ("context", 128),
             ("epochs", 60), ("augment", True), ("learning_rate", 3e-3),
             ("lr_schedule", "cosine"), ("label_smoothing", 0.1), ("patience", 15),
-            ("class_weight", True))),
+            ("class_weight", True), ("tier", "mcu"))),
     Preset("acc6-int8-hapt12", "acc6-int8 for the 12 HAPT classes (with transitions): "
            "class weights for the rare transitions",
            (("model", "tiny_dscnn"), ("task", "hapt12"), ("channels", "acc_gyro"),
             ("epochs", 60), ("augment", True), ("learning_rate", 3e-3),
             ("lr_schedule", "cosine"), ("label_smoothing", 0.1), ("patience", 15),
-            ("class_weight", True))),
+            ("class_weight", True), ("tier", "mcu"))),
+    # Pi / phone tier (int8 <= 256 KiB, <= 2 ms per window on one core): resnet1d's int8 file
+    # is ~104 KiB, p50 0.34 ms per window (0.65 ms with 128 samples of context) with
+    # tflite-runtime on one core of the dev machine; the int8 recipe of the MCU presets.
+    Preset("acc3-pi", "resnet1d (87 k params) on the accelerometer, int8 for a Pi / phone",
+           _PI_RECIPE + (("channels", "acc"),)),
+    Preset("acc6-pi", "resnet1d (87 k params) on accelerometer + gyroscope, int8 for a Pi / "
+           "phone", _PI_RECIPE + (("channels", "acc_gyro"),)),
+    Preset("acc3-pi-hapt12", "acc3-pi for the 12 HAPT classes: class weights, 128 samples of "
+           "context", _PI_RECIPE + (("channels", "acc"), ("task", "hapt12"), ("context", 128),
+                                    ("class_weight", True))),
 )}
 
 

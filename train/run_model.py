@@ -16,6 +16,8 @@ def load_run_model(run_dir: Path, spec: PreprocessSpec, role: str) -> Any:
     """RUN_DIR/model.keras as a Keras model mapping (None, window, C) -> (None, classes)."""
     import keras
 
+    import har_train.qat  # noqa: F401  registers the QAT layer for loading
+
     path = Path(run_dir) / "model.keras"
     if not path.is_file():
         raise ConfigError(f"{role} {run_dir} has no model.keras")

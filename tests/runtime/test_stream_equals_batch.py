@@ -126,6 +126,9 @@ def test_chunking_is_invariant_under_clock_resets(n, cuts, seed):
     x = rng.normal(size=(n, 3))
     whole, r = resample(t, x, 50.0, 0.5), StreamResampler(50.0, 0.5)
     parts = [s for a, b in _chunks(n, cuts) for s in r.push(t[a:b], x[a:b])]
-    cat = lambda segs: np.concatenate([s.frames for s in segs]) if segs else np.empty((0, 3))
-    assert cat(whole).tobytes() == cat(parts).tobytes()
+    assert _frames(whole).tobytes() == _frames(parts).tobytes()
     assert [s.new for s in whole if s.new] == [s.new for s in parts if s.new]
+
+
+def _frames(segments) -> np.ndarray:
+    return np.concatenate([s.frames for s in segments]) if segments else np.empty((0, 3))
