@@ -79,6 +79,7 @@ def test_export_tier_check_flags_an_int8_file_over_budget():
 
 
 def test_inspect_shows_the_tier_or_why_there_is_none(tmp_path):
+    pytest.importorskip("tensorflow", reason="har-export inspect reads .tflite files with TF")
     inspect = pytest.importorskip("har_export.inspect_bundle")
     pi = load_bundle(_bundle_with(tmp_path / "a", lambda doc: doc.update(tier="pi")))
     assert "tier        pi (Raspberry Pi / phone class" in inspect.describe_bundle(pi)

@@ -158,7 +158,12 @@ def test_a_context_bundle_loads_and_its_classifier_carries_the_context(tmp_path)
     raw = StreamClassifier(bundle.spec, load_bundle(GOLDEN_BUNDLE).open()).push(times, samples)
     assert len(preds) == len(raw) > 5
     assert [p.probabilities for p in preds] != [p.probabilities for p in raw]
+
+
+def test_inspect_shows_the_context(tmp_path):
+    pytest.importorskip("tensorflow", reason="har-export inspect reads .tflite files with TF")
     inspect = pytest.importorskip("har_export.inspect_bundle")
+    bundle = load_bundle(_golden_with(tmp_path, _add_context))
     assert "context     posture tracker over the window outputs" in \
         inspect.describe_bundle(bundle)
     assert "context     none" in inspect.describe_bundle(load_bundle(GOLDEN_BUNDLE))
