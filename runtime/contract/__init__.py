@@ -15,4 +15,5 @@ saved model and bundle means: keep stream == batch bit for bit (tests/runtime), 
 - `input_norm` the float standardisation applied before a model's input
 - `smoothing`  the smoother over window probabilities and its settings
 - `results`    typed results: Prediction, ActivityChange
+- `tiers`      the deployment tiers a bundle can claim (mcu, pi) and their budgets
 """
