@@ -130,6 +130,9 @@ class StreamClassifier:
         self._scale_units = ("", "")  # no unit is named "": the first call computes the scale
         self._unit_scale()  # validates both unit names now rather than on the first sample
         self._no_windows = np.empty((0,) + spec.input_shape, np.float32)
+        # A classifier that copies its input at once (TFLiteClassifier) can be handed a view of
+        # the windower's buffer by `push_events`; any other gets windows of its own.
+        self._view_ok = bool(getattr(classifier, "copies_input", False))
         self.counters = StreamCounters()
         self._resampler = StreamResampler(spec.sample_rate_hz, spec.max_gap_s)
         self._windower = Windower(spec)
@@ -173,15 +176,17 @@ class StreamClassifier:
 
         `arrival` is the `time.perf_counter()` reading when the samples arrived (default: now).
         """
-        staged = self.stage(timestamps, samples, arrival)
+        staged = self.stage(timestamps, samples, arrival, copy=not self._view_ok)
         return self.finish(staged, self._classify(staged.windows) if staged.t_end else None)
 
-    def stage(self, timestamps, samples, arrival: Optional[float] = None) -> StagedWindows:
+    def stage(self, timestamps, samples, arrival: Optional[float] = None,
+              copy: bool = True) -> StagedWindows:
         """The first half of `push_events`: convert, resample and window, but do not classify.
 
         For callers that classify the windows of many streams in one interpreter call (the
         daemon): hand the probabilities of `StagedWindows.windows` to `finish`, one staged push
-        after the other in the order they were staged.
+        after the other in the order they were staged. `copy=False` lets the windows be a view
+        of the windower's buffer, valid only until this stream's next push.
         """
         arrival = time.perf_counter() if arrival is None else arrival
         t = np.asarray(timestamps, dtype=np.float64)
@@ -191,9 +196,10 @@ class StreamClassifier:
         if x.shape != (t.size, len(self.spec.channels)):
             raise ValueError(f"samples must be ({t.size}, {len(self.spec.channels)}) for "
                              f"{list(self.spec.channels)}; got {x.shape}")
-        return self.stage_arrays(t, x, arrival)
+        return self.stage_arrays(t, x, arrival, copy)
 
-    def stage_arrays(self, t: np.ndarray, x: np.ndarray, arrival: float) -> StagedWindows:
+    def stage_arrays(self, t: np.ndarray, x: np.ndarray, arrival: float,
+                     copy: bool = True) -> StagedWindows:
         """`stage` for arrays already in its form (float64 times (n,), float64 samples
         (n, channels) in the source units) and an arrival time, unchecked: for callers that
         have just built them (the daemon's block path)."""
@@ -206,9 +212,9 @@ class StreamClassifier:
             # A few samples continuing the segment: the resampler counted them as accepted and
             # nothing else (see StreamResampler.push_rows).
             self.counters.accepted = self._resampler.counters.accepted
-            windows, t_end = self._window_rows(*small)
+            windows, t_end = self._window_rows(*small, copy)
             return StagedWindows(windows, t_end, [], arrival)
-        windows, t_end, resets = self._window(t, x)
+        windows, t_end, resets = self._window(t, x, copy)
         self._sync_resampler_counters()
         return StagedWindows(windows, t_end, resets, arrival)
 
@@ -233,7 +239,7 @@ class StreamClassifier:
             self._scale_units = units
         return self._scale
 
-    def _window(self, t: np.ndarray, x: np.ndarray):
+    def _window(self, t: np.ndarray, x: np.ndarray, copy: bool):
         """Resample and window; return windows, their end times (a list of floats) and the
         smoother reset points (indices into them)."""
         parts: List[np.ndarray] = []
@@ -250,7 +256,7 @@ class StreamClassifier:
                 self._since_reset = 0
                 resets.append(len(ends))
             first = windower.count
-            windows, first_end = windower.push_windows(seg.frames)
+            windows, first_end = windower.push_windows(seg.frames, None, copy)
             counters.frames += seg.frames.shape[0]
             if windows is not None:
                 parts.append(windows)
@@ -265,14 +271,14 @@ class StreamClassifier:
             return parts[0], ends, resets
         return (np.concatenate(parts) if parts else self._no_windows), ends, resets
 
-    def _window_rows(self, times: List[float], rows: List[List[float]]):
+    def _window_rows(self, times: List[float], rows: List[List[float]], copy: bool):
         """`_window` of a small push (a device's few samples from an interleaved feed), whose
         frames the resampler made as Python lists; it continues the segment, so no reset."""
         if not rows:  # samples between two grid points
             return self._no_windows, []
         windower, counters = self._windower, self.counters
         first = windower.count
-        windows, first_end = windower.push_windows(rows)
+        windows, first_end = windower.push_windows(rows, None, copy)
         counters.frames += len(rows)
         counters.buffered = windower.buffered
         if windows is None:

@@ -140,11 +140,13 @@ class Windower:
         ends = np.arange(first_end, first_end + hop * n, hop, dtype=np.int64)
         return WindowBatch(windows, ends, batch_labels)
 
-    def push_windows(self, frames, labels: Optional[np.ndarray] = None
+    def push_windows(self, frames, labels: Optional[np.ndarray] = None, copy: bool = True
                      ) -> Tuple[Optional[np.ndarray], int]:
         """`push_frames` without the WindowBatch, for the stream's hot path: (the windows it
         completes, or None; the frame index of the first one's last frame, counted from the
-        reset). The others end every `hop` frames after the first."""
+        reset). The others end every `hop` frames after the first.
+        `copy=False` lets a single window in "total" mode be a view of the buffer (the same
+        float32 values), valid only until the next push: for callers that use it at once."""
         n = len(frames)
         if n == 0:
             return None, 0
@@ -169,6 +171,9 @@ class Windower:
         self._next_end = first_end + hop * windows
         # The window ending at frame e ends at buffer row lo + e - count.
         stop = lo + first_end - count + 1
+        if not copy and windows == 1 and self._dtype is np.float32:
+            # A window in total mode is its frames as float32, which the buffer holds already.
+            return self._buf[None, stop - self.spec.window:stop], first_end
         return (transform_windows(_rows(self._buf, stop, windows, hop, self._keep, self._span),
                                   self.spec), first_end)
 
