@@ -181,7 +181,9 @@ class TFLiteClassifier:
         if self.input_quantization is not None:
             self._input_affine(input_norm)
         elif input_norm is not None:
-            self._norm_mean, self._norm_std = input_norm.arrays()
+            # Tiled to a whole window, as in `_input_affine`.
+            tile = (self.input_shape[0], 1)
+            self._norm_mean, self._norm_std = (np.tile(v, tile) for v in input_norm.arrays())
         if self.output_quantization is not None:
             # Dequantisation as a 256-entry table indexed by the raw byte: one numpy call per
             # batch instead of three, with values identical to scale * (q - zero_point).
@@ -202,8 +204,12 @@ class TFLiteClassifier:
         self._in_zero = np.array(zero, np.float32)
         if norm is not None:
             mean, std = (np.asarray(v, np.float64) for v in (norm.mean, norm.std))
-            self._in_mul = (1.0 / (std * scale)).astype(np.float32)
-            self._in_add = (zero - mean / (std * scale)).astype(np.float32)
+            # Tiled to a whole window (window, C): a per-channel (C,) operand would make the
+            # ufunc loop over runs of C values, one window row at a time; a full-window one lets
+            # it run over the window in one contiguous pass. Same values, element by element.
+            tile = (self.input_shape[0], 1)
+            self._in_mul = np.tile((1.0 / (std * scale)).astype(np.float32), tile)
+            self._in_add = np.tile((zero - mean / (std * scale)).astype(np.float32), tile)
 
     def _buffers(self, batch: int) -> None:
         """Reusable per-batch-size buffers for input standardisation and quantisation."""
