@@ -113,6 +113,10 @@ def _clip_ufunc() -> Callable:
 
 _clip = _clip_ufunc()
 
+#: Most windows an integer model runs one by one while its tensor holds a single window (see
+#: `TFLiteClassifier.predict_proba`).
+ROWWISE_MAX = 4
+
 #: Integer tensor types the classifier quantises to / dequantises from.
 QUANTISED_DTYPES = (np.int8, np.uint8)
 
@@ -178,6 +182,10 @@ class TFLiteClassifier:
                                  f"takes {self.input_shape[1]}")
         self.input_norm = input_norm
         self._buffers(int(in_shape[0]))
+        # Integer models compute each window's output in integers on its own, so the batch size
+        # cannot change a bit of it (checked in tests/runtime/test_interpreter.py).
+        self._rowwise = (self.input_quantization is not None
+                         and self.output_quantization is not None)
         if self.input_quantization is not None:
             self._input_affine(input_norm)
         elif input_norm is not None:
@@ -286,7 +294,17 @@ class TFLiteClassifier:
         return self._out_table.take(out.view(np.uint8))
 
     def predict_proba(self, windows: np.ndarray) -> np.ndarray:
-        """Class probabilities float32 (n, K) for float32 windows (n, window, C)."""
+        """Class probabilities float32 (n, K) for float32 windows (n, window, C).
+
+        An integer model given a few windows (at most ROWWISE_MAX) while its tensor holds one
+        runs them one by one: a stream whose jittered clock completes two windows in one push
+        would otherwise resize the interpreter (allocate_tensors) there and back, which costs
+        more than the extra invokes. The probabilities are the same either way."""
+        if self._rowwise and self._batch == 1 and 1 < len(windows) <= ROWWISE_MAX:
+            return np.concatenate([self._predict(windows[i:i + 1]) for i in range(len(windows))])
+        return self._predict(windows)
+
+    def _predict(self, windows: np.ndarray) -> np.ndarray:
         if self.set_input(windows) == 0:
             return np.empty((0, self.num_classes), np.float32)
         self._interp.invoke()

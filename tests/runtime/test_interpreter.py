@@ -67,6 +67,14 @@ def test_any_batch_size_gives_the_same_rows(request, windows, name):
     assert np.allclose(whole.sum(axis=1), 1.0, atol=0.02)
 
 
+def test_int8_rows_are_bit_identical_at_any_batch_size(int8, windows):
+    whole = TFLiteClassifier(BUNDLE / "model_int8.tflite").predict_proba(windows)
+    int8.predict_proba(windows[:1])  # a batch-1 tensor: a few windows then run row by row
+    for n in range(2, interp_mod.ROWWISE_MAX + 2):
+        assert int8.predict_proba(windows[:n]).tobytes() == whole[:n].tobytes()
+        assert int8.predict_proba(windows[:1]).tobytes() == whole[:1].tobytes()
+
+
 def test_raw_invoke_path_equals_predict_proba(float32, windows):
     assert float32.set_input(windows[:4]) == 4
     float32.invoke_raw()
