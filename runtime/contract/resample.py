@@ -46,7 +46,7 @@ class ResampleCounters:
 #: push seen); larger pushes concatenate instead.
 SCRATCH = 256
 #: Grid offsets k / rate computed ahead, so a push only adds the origin to a slice of them.
-GRID_BLOCK = 256
+GRID_BLOCK = 128
 #: Pushes of at most this many samples (a device's share of a batch of interleaved lines) are
 #: resampled in Python floats (`push_rows`): at this size each numpy call costs more than
 #: all of the arithmetic.
