@@ -11,7 +11,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from har_export.parity import ParityReport
 from har_runtime import __version__ as runtime_version
 from har_runtime.bundle import BUNDLE_FILE, CONTEXT_SCHEMA_VERSION, SCHEMA_VERSION, sha256_file
 from har_runtime.context import ContextFilter
+from har_runtime.recurrent_context import RecurrentContext
 from har_runtime.contract.input_norm import InputNorm
 from har_runtime.contract.smoothing import DEFAULT_SMOOTHING, SmoothingSettings
 from har_runtime.contract.spec import PreprocessSpec
@@ -113,7 +114,8 @@ def write_bundle(out: Path, *, spec: PreprocessSpec, models: Mapping[str, bytes]
                  smoothing: SmoothingSettings = DEFAULT_SMOOTHING,
                  extra_files: Optional[Mapping[str, bytes]] = None,
                  overwrite: bool = False, input_norm: Optional[InputNorm] = None,
-                 tier: Optional[str] = None, context: Optional[ContextFilter] = None) -> Path:
+                 tier: Optional[str] = None,
+                 context: Optional[Union[ContextFilter, RecurrentContext]] = None) -> Path:
     """Write the bundle folder `out` atomically; return its path.
 
     `models` maps variant name to .tflite bytes, `report` is the parity gate's verdict on them
@@ -122,7 +124,8 @@ def write_bundle(out: Path, *, spec: PreprocessSpec, models: Mapping[str, bytes]
     have passed the gate. `input_norm` is the standardisation every model expects first (None:
     the models take sensor units). `tier` is the deployment tier the int8 file fits
     (har_runtime.contract.tiers), written as the optional top-level `tier`; `context` the
-    temporal context the runtime runs over the window outputs (it stamps schema version 3).
+    temporal context the runtime runs over the window outputs (it stamps schema version 3; a
+    recurrent head's model file comes in `extra_files`).
     """
     out = Path(out)
     check_out(out, overwrite)
@@ -141,6 +144,8 @@ def write_bundle(out: Path, *, spec: PreprocessSpec, models: Mapping[str, bytes]
             if tuple(context.labels) != tuple(spec.labels):
                 raise OptionError("the context's labels differ from the spec's")
             doc["schema_version"] = CONTEXT_SCHEMA_VERSION
+            if isinstance(context, RecurrentContext) and context.file not in (extra_files or {}):
+                raise OptionError(f"the context's model {context.file} is not among the files")
             doc["context"] = context.to_dict()
         for entry in variants.values():
             entry["sha256"] = sha256_file(tmp / entry["file"])

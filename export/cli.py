@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from har_export.context_export import ContextParityError
 from har_export.convert import DEFAULT_CALIBRATION_SIZE, VARIANTS, parse_variants
 from har_export.errors import ConversionError, InputError, OptionError
 from har_export.inspect_bundle import describe_bundle
@@ -16,7 +17,8 @@ from har_runtime.exit_codes import ExitCode, MappedGroup, ParityFailed
 
 #: The export library's errors and the exit code each one ends a command with.
 ERRORS = {OptionError: ExitCode.BAD_INPUT, InputError: ExitCode.BAD_MODEL,
-          ConversionError: ExitCode.CONVERSION_FAILED}
+          ConversionError: ExitCode.CONVERSION_FAILED,
+          ContextParityError: ExitCode.PARITY_FAILED}
 
 THRESHOLD_HELP = ("Override a gate limit, VARIANT.FIELD=VALUE (repeatable), e.g. "
                   "int8.min_agreement=0.98 or float32.max_abs_diff=none. Fields: min_agreement, "
@@ -65,13 +67,17 @@ def cli() -> None:
 @click.option("--posture-context", is_flag=True,
               help="Ship the causal posture tracker (temporal context over the window outputs, "
                    "run by the runtime; docs/BUNDLE.md) in the bundle.")
+@click.option("--context", "context_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Ship the learned temporal-context head of this `har-train context` folder "
+                   "(a GRU over the window outputs, float32; it must pass its own parity gate "
+                   f"or nothing is written, exit {int(ExitCode.PARITY_FAILED)}).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle folder.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Show TensorFlow's converter logs (by default kept back; the last lines "
                    "are shown when a conversion fails).")
 def convert(model, out, run_dir, variants, calibration_size, seed, input_range_percentile,
-            thresholds, recommend, c_array, keep_tensor_names, posture_context, overwrite,
-            verbose) -> None:
+            thresholds, recommend, c_array, keep_tensor_names, posture_context, context_dir,
+            overwrite, verbose) -> None:
     """Thin wrapper over har_export.pipeline.export_model."""
     options = ExportOptions(
         variants=parse_variants(variants) if variants else VARIANTS,
@@ -79,7 +85,7 @@ def convert(model, out, run_dir, variants, calibration_size, seed, input_range_p
         input_range_percentile=input_range_percentile or None,
         thresholds=ParityThresholds().with_overrides(thresholds), recommend=recommend,
         c_array=c_array, keep_tensor_names=keep_tensor_names, overwrite=overwrite,
-        posture_context=posture_context)
+        posture_context=posture_context, context_dir=context_dir)
     result = export_model(model, out, options, run_dir=run_dir, verbose=verbose,
                           progress=lambda message: click.echo(message, err=True))
     click.echo(format_table(result.report))

@@ -14,6 +14,7 @@ import numpy as np
 
 from har_export.bundle_writer import check_out, recommend, write_bundle
 from har_export.c_array import c_array_sources
+from har_export.context_export import CONTEXT_FILE, export_context
 from har_export.convert import (DEFAULT_CALIBRATION_SIZE, VARIANTS, calibration_summary,
                                 check_model_io, convert_variants, input_limit, int8_calibration,
                                 keras_probabilities, load_keras_model, representative_indices,
@@ -57,6 +58,8 @@ class ExportOptions:
     tier: Optional[str] = None
     #: Ship the posture tracker (`har_runtime.context.posture_filter`) as the bundle's context.
     posture_context: bool = False
+    #: A `har-train context` folder: its learned head, gated, becomes the bundle's context.
+    context_dir: Optional[Path] = None
 
     def check(self) -> None:
         """OptionError for combinations that cannot work, before any slow step runs."""
@@ -70,6 +73,9 @@ class ExportOptions:
             raise OptionError(f"input range percentile must be in (0, 100], got {percentile}")
         if self.tier is not None and self.tier not in TIERS:
             raise OptionError(f"unknown tier {self.tier!r}; choose from {sorted(TIERS)}")
+        if self.posture_context and self.context_dir is not None:
+            raise OptionError("--posture-context and --context both set the bundle's context; "
+                              "choose one")
         if self.c_array and "int8" not in self.variants:
             raise OptionError("--c-array needs the int8 variant")
         if self.recommend is not None and self.recommend not in self.variants:
@@ -233,10 +239,18 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(), run_
             f"gate allows max|dp| {thresholds.float32.max_abs_diff:g}")
     report = _gate(model, models, run, thresholds, norm, say)
     extra: Dict[str, bytes] = {}
+    context = posture_filter(run.spec.labels) if options.posture_context else None
+    if options.context_dir is not None:
+        head = export_context(options.context_dir, run.spec.labels,
+                              keras_probabilities(model, run.data.test.x), verbose, say)
+        say(f"context head: parity {head.settings.parity['agreement']:.2%} agreement, max |dp| "
+            f"{head.settings.parity['max_abs_diff']:.1e} on {head.settings.parity['windows']} "
+            "test windows")
+        context, extra[CONTEXT_FILE] = head.settings, head.content
     if options.c_array:
         sources = c_array_sources(models["int8"], C_ARRAY_STEM, report.variants["int8"].passed,
                                   norm)
-        extra = {name: text.encode() for name, text in sources.items()}
+        extra.update({name: text.encode() for name, text in sources.items()})
     training = training_metadata(run_dir, model_path, run)
     training["calibration"] = calib_summary
     training["input_ranges"] = ranges.to_dict()
@@ -251,7 +265,7 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(), run_
                  recommended=chosen, extra_files=extra, overwrite=options.overwrite,
                  input_norm=norm,
                  tier=training["tier"]["requested"] if training["tier"]["met"] else None,
-                 context=posture_filter(run.spec.labels) if options.posture_context else None)
+                 context=context)
     return ExportResult(out, report, chosen)
 
 

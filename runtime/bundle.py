@@ -13,15 +13,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from har_runtime.context import ContextError, ContextFilter
+from har_runtime.context import ContextError, ContextFilter, ContextRunner
 from har_runtime.contract.input_norm import InputNorm, InputNormError
 from har_runtime.contract.smoothing import SmoothingSettings
 from har_runtime.contract.spec import PreprocessSpec, SpecError
 from har_runtime.interpreter import ModelLoadError, TFLiteClassifier
+from har_runtime.recurrent_context import (METHOD as RECURRENT_METHOD, RecurrentContext,
+                                           RecurrentContextError, RecurrentHead)
 
 #: The bundle.json layout writers stamp. Version 2 added `input_norm` (models take standardised
 #: channels); version 1 bundles (models take sensor units) still load. Version 3 is version 2
@@ -100,8 +102,9 @@ class Bundle:
     #: The deployment tier the int8 file was checked to fit ("mcu", "pi"; see
     #: har_runtime.contract.tiers), None when the bundle records none (older bundles too).
     tier: Optional[str] = None
-    #: Temporal context over the window outputs (schema 3; None: every window on its own).
-    context: Optional[ContextFilter] = None
+    #: Temporal context over the window outputs (schema 3; None: every window on its own):
+    #: the posture tracker's settings or a recurrent head's (its model is in `files`).
+    context: Optional[Union[ContextFilter, RecurrentContext]] = None
 
     def open(self, variant: Optional[str] = None, interpreter: Optional[str] = None,
              num_threads: int = 1, allow_undeployable: bool = False) -> TFLiteClassifier:
@@ -127,8 +130,23 @@ class Bundle:
         _check_classifier(clf, info, self.spec)
         # Carried with the classifier, like input_norm, so every stream built on it (replay,
         # the daemon) runs the bundle's context; each stream keeps its own state.
-        clf.context = self.context
+        clf.context = self.context_runner(interpreter)
         return clf
+
+    def context_runner(self, interpreter: Optional[str] = None) -> Optional[ContextRunner]:
+        """What streams run as this bundle's context: the tracker's settings, or its recurrent
+        head opened (hash-checked) with `interpreter`; None without a context."""
+        if not isinstance(self.context, RecurrentContext):
+            return self.context
+        path = self.path / self.context.file
+        content = path.read_bytes()
+        if hashlib.sha256(content).hexdigest() != self.files.get(self.context.file):
+            raise BundleError(f"{self.context.file}: sha256 does not match bundle.json "
+                              "(file changed)")
+        try:
+            return RecurrentHead(self.context, content, interpreter)
+        except RecurrentContextError as exc:
+            raise BundleError(str(exc)) from None
 
 
 def _check_classifier(clf: TFLiteClassifier, info: VariantInfo, spec: PreprocessSpec) -> None:
@@ -256,15 +274,23 @@ def _tier(doc: Dict[str, Any]) -> Optional[str]:
     return tier
 
 
-def _context(doc: Dict[str, Any], labels: Tuple[str, ...]) -> Optional[ContextFilter]:
+def _context(doc: Dict[str, Any], labels: Tuple[str, ...],
+             files: Mapping[str, str]) -> Optional[Union[ContextFilter, RecurrentContext]]:
     if doc["schema_version"] < CONTEXT_SCHEMA_VERSION:
         return None  # a field an older writer did not know; never applied
-    if doc.get("context") is None:
+    data = doc.get("context")
+    if data is None:
         raise BundleError(f"bundle.json schema {CONTEXT_SCHEMA_VERSION} needs a context")
     try:
-        context = ContextFilter.from_dict(doc["context"])
-    except ContextError as exc:
+        if isinstance(data, dict) and data.get("method") == RECURRENT_METHOD:
+            context: Union[ContextFilter, RecurrentContext] = RecurrentContext.from_dict(data)
+        else:
+            context = ContextFilter.from_dict(data)
+    except (ContextError, RecurrentContextError) as exc:
         raise BundleError(f"bundle.json {exc}") from None
+    if isinstance(context, RecurrentContext) and context.file not in files:
+        # `files` is what load_bundle hash-checks: a head outside it would run unverified.
+        raise BundleError(f"bundle.json context file {context.file!r} is not listed in files")
     if context.labels != labels:
         raise BundleError("bundle.json context labels must equal the bundle's labels")
     return context
@@ -318,4 +344,4 @@ def load_bundle(path, verify: bool = True) -> Bundle:
                   smoothing=smoothing, training=MappingProxyType(training),
                   gate=MappingProxyType(gate), files=MappingProxyType(dict(files)),
                   input_norm=_input_norm(doc, spec), tier=_tier(doc),
-                  context=_context(doc, labels))
+                  context=_context(doc, labels, files))

@@ -13,9 +13,11 @@ device stream, reset with the smoother on every gap. numpy and plain Python only
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from har_runtime.recurrent_context import RecurrentHead, RecurrentState
 
 METHOD = "posture_hmm"
 #: Which activity can follow which (besides itself), by HAPT label name.
@@ -148,3 +150,15 @@ class ContextState:
             return list(values)
         self._belief = belief / total
         return self._belief.tolist()
+
+
+#: What a classifier opened from a bundle carries as its `context`: the tracker's settings,
+#: or the opened recurrent head (har_runtime.recurrent_context).
+ContextRunner = Union[ContextFilter, RecurrentHead]
+
+
+def new_context_state(runner: ContextRunner) -> Union[ContextState, RecurrentState]:
+    """A fresh per-stream state for a bundle's context (both kinds: reset() and update())."""
+    if isinstance(runner, RecurrentHead):
+        return RecurrentState(runner)
+    return ContextState(runner)

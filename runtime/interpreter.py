@@ -98,6 +98,24 @@ def resolve_interpreter(name: Optional[str] = None) -> Tuple[str, Callable]:
         f"no TFLite interpreter could be imported: {'; '.join(failures)}; {INSTALL_HINT}")
 
 
+def load_interpreter(factory: Callable, model: ModelSource, num_threads: int) -> Any:
+    """An allocated interpreter for a .tflite path or bytes; ModelLoadError (one line) if the
+    file is missing or the interpreter refuses it."""
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        kwargs: Dict[str, Any] = {"model_content": bytes(model)}
+        where = "model bytes"
+    else:
+        path = Path(model)
+        if not path.is_file():
+            raise ModelLoadError(f"model file {path} does not exist")
+        kwargs, where = {"model_path": str(path)}, str(path)
+    try:
+        interp = factory(num_threads=num_threads, **kwargs)
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"cannot load TFLite model from {where}: {first}") from None
+    return interp
 
 
 def _clip_ufunc() -> Callable:
@@ -159,7 +177,7 @@ class TFLiteClassifier:
         if int(num_threads) < 1:
             raise ValueError("num_threads must be >= 1")
         self.interpreter_name, factory = resolve_interpreter(interpreter)
-        self._interp = self._load(factory, model, int(num_threads))
+        self._interp = load_interpreter(factory, model, int(num_threads))
         inputs, outputs = self._interp.get_input_details(), self._interp.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelLoadError(f"expected one input and one output tensor, got "
@@ -226,24 +244,6 @@ class TFLiteClassifier:
             self._scratch = np.empty((batch,) + self.input_shape, np.float32)
         if self.input_quantization is not None:
             self._quantised = np.empty((batch,) + self.input_shape, self.input_dtype)
-
-    @staticmethod
-    def _load(factory: Callable, model: ModelSource, num_threads: int) -> Any:
-        if isinstance(model, (bytes, bytearray, memoryview)):
-            kwargs: Dict[str, Any] = {"model_content": bytes(model)}
-            where = "model bytes"
-        else:
-            path = Path(model)
-            if not path.is_file():
-                raise ModelLoadError(f"model file {path} does not exist")
-            kwargs, where = {"model_path": str(path)}, str(path)
-        try:
-            interp = factory(num_threads=num_threads, **kwargs)
-            interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelLoadError(f"cannot load TFLite model from {where}: {first}") from None
-        return interp
 
     def _resize(self, batch: int) -> None:
         self._interp.resize_tensor_input(self._in_index, [batch, *self.input_shape])

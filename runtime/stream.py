@@ -21,7 +21,7 @@ from typing import Dict, List, NamedTuple, Optional, Protocol, Sequence, Union
 
 import numpy as np
 
-from har_runtime.context import ContextState
+from har_runtime.context import new_context_state
 from har_runtime.contract.resample import StreamResampler, resample
 from har_runtime.contract.results import ActivityChange, ActivityTracker, Prediction
 from har_runtime.contract.smoothing import DEFAULT_SMOOTHING, Smoother, SmoothingSettings, argmax
@@ -142,7 +142,7 @@ class StreamClassifier:
         # Temporal context: a classifier opened from a bundle carries the bundle's settings
         # (Bundle.open); the belief is this stream's and restarts with the smoother.
         self._context_settings = getattr(classifier, "context", None)
-        self._context = (ContextState(self._context_settings)
+        self._context = (new_context_state(self._context_settings)
                          if self._context_settings is not None else None)
 
     def _restart_history(self) -> None:
@@ -340,7 +340,7 @@ class StreamClassifier:
                               self.source_gyro_unit)
         probs = self.classify_windows(off.windows)
         smoother = Smoother(self.spec.labels, self.smoothing)
-        context = (ContextState(self._context_settings)
+        context = (new_context_state(self._context_settings)
                    if self._context_settings is not None else None)
         out = []
         for i in range(probs.shape[0]):

@@ -72,3 +72,27 @@ def make_tiny_run(run_dir, epochs: int = 30, seed: int = 0, window: int = 128, h
     (run / "versions.json").write_text(json.dumps(versions, indent=2))
     (run / "fingerprint.txt").write_text(fingerprint(recordings) + "\n")
     return run
+
+
+def make_tiny_context(run_dir, out_dir, epochs: int = 8, hidden: int = 8, seed: int = 0) -> Path:
+    """A context folder (`har-train context` layout) for a tiny run, in seconds. Its head
+    learns from the run's own model on its training and validation recordings, not from
+    out-of-fold outputs as `har-train context` does: a fixture, not a recipe."""
+    from har_runtime.contract.spec import PreprocessSpec
+    from har_train.context_head import HeadConfig, fit_head, recording_streams, save_context
+    from har_train.data.sources import load_recordings
+    from har_train.run_model import load_run_model
+
+    run, out = Path(run_dir), Path(out_dir)
+    spec = PreprocessSpec.from_json((run / "spec.json").read_text())
+    split = json.loads((run / "config.json").read_text())["split"]
+    model = load_run_model(run, spec, "tiny run")
+    recordings = load_recordings(DATA)
+    train, val = (recording_streams(model, recordings, spec, split[side])
+                  for side in ("train", "val"))
+    config = HeadConfig(hidden=hidden, epochs=epochs, crop=32, crops_per_epoch=64, seed=seed)
+    head, _, epoch = fit_head(train, val, spec.num_classes, config)
+    out.mkdir(parents=True, exist_ok=True)
+    return save_context(out, head, spec.labels, config,
+                        {"run_dir": str(run), "kfold_dir": None, "best_epoch": epoch,
+                         "val_scores": {}, "note": "fixture: trained on in-sample outputs"})

@@ -20,6 +20,7 @@ from har_runtime.contract.spec import ACC_MODES, CHANNEL_SETS, SpecError
 from har_runtime.contract.units import ACC_UNITS, GYRO_UNITS
 from har_runtime.exit_codes import BadInput, BadModel, ExitCode, MappedGroup
 from har_train.config import TASK_CHOICES, TrainConfig
+from har_train.context_head import HeadConfig
 from har_train.data.sources import SOURCES_HELP
 from har_train.errors import DataError
 from har_train.errors import ConfigError, RunExistsError
@@ -204,6 +205,43 @@ def ensemble_command(runs, out: Path, overwrite: bool) -> None:
                f"accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}")
     click.echo(f"report: {out / 'metrics.json'}")
     click.echo(export_hint(out))
+
+
+@cli.command("context")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--oof", "kfold_dir", required=True, type=click.Path(path_type=Path),
+              help="k-fold folder of the same recipe (har-train fit --kfold K): its fold models' "
+                   "outputs on the subjects they never saw train the head.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for context.keras and context.json. [default: RUN_DIR/context]")
+@click.option("--hidden", type=click.IntRange(1, 512), default=HeadConfig.hidden,
+              show_default=True, help="GRU state size (must differ from the class count).")
+@click.option("--epochs", type=click.IntRange(1), default=HeadConfig.epochs, show_default=True,
+              help="Epochs of random stream crops; the lowest validation loss is kept.")
+@click.option("--seed", type=int, default=HeadConfig.seed, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace the files in a non-empty --out.")
+def context_command(run_dir: Path, kfold_dir: Path, out: Optional[Path], hidden: int,
+                    epochs: int, seed: int, overwrite: bool) -> None:
+    """Fit a temporal-context head for RUN_DIR: a small GRU that reads the model's window
+    outputs one after another, as a device streams them, and remembers what came before (a
+    stand_to_sit a minute ago says the person is sitting now).
+
+    It learns from out-of-fold outputs on whole recordings of the run's training subjects and
+    picks its epoch on the validation subjects; the test subjects stay unseen. Ship it with
+    `har-export convert RUN_DIR/model.keras --context RUN_DIR/context`. Example:
+
+        har-train fit --preset acc3-int8-hapt12 --kfold 5 --out runs/h12-k5
+        har-train fit --preset acc3-int8-hapt12 --out runs/h12
+        har-train context runs/h12 --oof runs/h12-k5"""
+    from har_train.context_head import train_context
+
+    config = HeadConfig(hidden=hidden, epochs=epochs, seed=seed)
+    result = train_context(run_dir, kfold_dir, out or run_dir / "context", config, overwrite)
+    for name, score in result.scores.items():
+        click.echo(f"validation streams, {name}: accuracy {score['accuracy']:.4f}, macro-F1 "
+                   f"{score['macro_f1']:.4f} ({score['windows']} windows)")
+    click.echo(f"head: {result.out_dir / 'context.keras'} (epoch {result.best_epoch})")
+    click.echo(f"next: har-export convert {run_dir / 'model.keras'} --context {result.out_dir}")
 
 
 @cli.command("evaluate")
