@@ -25,6 +25,8 @@ from har_export.parity import ParityReport, ParityThresholds, VariantParity, run
 from har_runtime.bundle import Bundle, BundleError, load_bundle, sha256_file
 from har_runtime.context import posture_filter
 from har_runtime.contract.input_norm import InputNorm
+from har_runtime.contract.smoothing import (CONTEXT_SMOOTHING, DEFAULT_SMOOTHING,
+                                            SmoothingSettings)
 from har_runtime.contract.tiers import TIERS
 from har_train.dataset import RunData, load_run
 from har_train.errors import DataError
@@ -211,6 +213,21 @@ def _silent(message: str) -> None:
     """The default progress sink: library callers see nothing."""
 
 
+def _context(options: ExportOptions, run: RunData, model: Any, verbose: bool,
+             say: Progress) -> Tuple[Any, SmoothingSettings, Dict[str, bytes]]:
+    """The bundle's context, smoothing and extra files: the posture tracker, or the learned
+    head (gated here; its file ships with the bundle, and its answer is reported unsmoothed)."""
+    if options.context_dir is None:
+        tracker = posture_filter(run.spec.labels) if options.posture_context else None
+        return tracker, DEFAULT_SMOOTHING, {}
+    head = export_context(options.context_dir, run.spec.labels,
+                          keras_probabilities(model, run.data.test.x), verbose, say)
+    parity = head.settings.parity
+    say(f"context head: parity {parity['agreement']:.2%} agreement, max |dp| "
+        f"{parity['max_abs_diff']:.1e} on {parity['windows']} test windows")
+    return head.settings, CONTEXT_SMOOTHING, {CONTEXT_FILE: head.content}
+
+
 def export_model(model_path, out, options: ExportOptions = ExportOptions(), run_dir=None,
                  verbose: bool = False, progress: Optional[Progress] = None) -> ExportResult:
     """Convert a run's model to every requested variant, gate them and write the bundle.
@@ -238,15 +255,7 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(), run_
         say("quantisation-aware model: int8 takes its trained activation ranges; the float32 "
             f"gate allows max|dp| {thresholds.float32.max_abs_diff:g}")
     report = _gate(model, models, run, thresholds, norm, say)
-    extra: Dict[str, bytes] = {}
-    context = posture_filter(run.spec.labels) if options.posture_context else None
-    if options.context_dir is not None:
-        head = export_context(options.context_dir, run.spec.labels,
-                              keras_probabilities(model, run.data.test.x), verbose, say)
-        say(f"context head: parity {head.settings.parity['agreement']:.2%} agreement, max |dp| "
-            f"{head.settings.parity['max_abs_diff']:.1e} on {head.settings.parity['windows']} "
-            "test windows")
-        context, extra[CONTEXT_FILE] = head.settings, head.content
+    context, smoothing, extra = _context(options, run, model, verbose, say)
     if options.c_array:
         sources = c_array_sources(models["int8"], C_ARRAY_STEM, report.variants["int8"].passed,
                                   norm)
@@ -265,7 +274,7 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(), run_
                  recommended=chosen, extra_files=extra, overwrite=options.overwrite,
                  input_norm=norm,
                  tier=training["tier"]["requested"] if training["tier"]["met"] else None,
-                 context=context)
+                 context=context, smoothing=smoothing)
     return ExportResult(out, report, chosen)
 
 

@@ -1,27 +1,36 @@
 """Replay every held-out HAPT subject through a bundle's live stream path; compare with offline.
 
     python -m scripts.replay_eval runs/main/bundle [BUNDLE ...] [--out docs/REPLAY.md]
-        [--variant int8]
+        [--variant int8] [--side val] [--smoothing k=1 --smoothing min_confidence=0]
 
 For each variant: window accuracy and macro-F1 of what the streaming runtime emits (samples
 pushed in 0.1 s chunks, as `har-runtime replay` does) over the run's test subjects, scored on
 every labelled window it emits (transitions included for hapt12), the same for the smoothed
 activity the device reports, and the offline accuracy the parity gate measured on the same
 subjects' windows. Stream and batch windows are bit-identical, so the first and the offline
-accuracy should agree exactly.
+accuracy should agree exactly. "activity acc" is the accuracy on the windows labelled with
+one of the six activities (transitions left out; for a 6-class bundle it is the window accuracy),
+so a 12-class bundle answers the 6-class question too, with its transitions counted as errors.
+Bundles that differ only in their seed are also summarised as mean ± std. `--side val`
+replays the run's validation subjects instead (for choices; the test subjects are for
+reporting); `--smoothing KEY=VALUE` overrides the bundles' smoothing settings.
 """
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import click
 import numpy as np
 
 from har_runtime.bundle import load_bundle
+from har_runtime.contract.smoothing import SmoothingSettings
+from har_runtime.recurrent_context import RecurrentContext
 from har_runtime.replay import replay_recording
 from har_train.data.hapt import load_hapt
 
@@ -35,6 +44,7 @@ class StreamScore:
     macro_f1: float
     smoothed_accuracy: float
     smoothed_macro_f1: float
+    activity_accuracy: float
     windows: int
     seconds: float
 
@@ -48,8 +58,9 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(scores)) if scores else 0.0
 
 
-def evaluate_variant(bundle, variant, recordings) -> StreamScore:
-    """Replay `recordings` through `variant`'s stream path; score what it emitted."""
+def evaluate_variant(bundle, variant, recordings, smoothing=None) -> StreamScore:
+    """Replay `recordings` through `variant`'s stream path; score what it emitted
+    (`smoothing`: settings instead of the bundle's)."""
     classifier = bundle.open(variant)
     index = {name: i for i, name in enumerate(bundle.labels)}
     truth: List[np.ndarray] = []
@@ -57,7 +68,8 @@ def evaluate_variant(bundle, variant, recordings) -> StreamScore:
     smooth: List[int] = []
     start = time.perf_counter()
     for rec in recordings:
-        result = replay_recording(rec, bundle.spec, classifier, bundle.smoothing, speed=None)
+        result = replay_recording(rec, bundle.spec, classifier, smoothing or bundle.smoothing,
+                                  speed=None)
         if not result.scored:
             continue
         keep = result.truth >= 0
@@ -67,46 +79,92 @@ def evaluate_variant(bundle, variant, recordings) -> StreamScore:
         smooth += [index.get(p.smoothed_label, -1) for p in kept]  # "unknown" is a miss
     y = np.concatenate(truth)
     r, s = np.asarray(raw), np.asarray(smooth)
+    activity = np.isin(y, [i for i, name in enumerate(bundle.labels) if "_to_" not in name])
     return StreamScore(variant, float(np.mean(r == y)), macro_f1(y, r), float(np.mean(s == y)),
-                       macro_f1(y, s), len(y), time.perf_counter() - start)
+                       macro_f1(y, s), float(np.mean(r[activity] == y[activity])), len(y),
+                       time.perf_counter() - start)
 
 
-def describe(bundle) -> str:
+def _context_name(bundle) -> List[str]:
+    if bundle.context is None:
+        return []
+    return ["learned context" if isinstance(bundle.context, RecurrentContext)
+            else "posture context"]
+
+
+def describe(bundle, seed: bool = True) -> str:
     """What a bundle is, in a table cell: preset, seed, QAT, context, tier."""
     config = bundle.training.get("config") or {}
-    extras = [f"s{config.get('seed')}"] + (["qat"] if config.get("qat") else []) + \
-        (["posture context"] if bundle.context is not None else [])
-    return f"{config.get('preset') or config.get('model')} ({', '.join(extras)}; tier " \
-        f"{bundle.tier or 'none'})"
+    extras = ([f"s{config.get('seed')}"] if seed else []) + \
+        (["qat"] if config.get("qat") else []) + _context_name(bundle)
+    return f"{config.get('preset') or config.get('model')} ({', '.join(extras) or 'plain'}; " \
+        f"tier {bundle.tier or 'none'})"
 
 
-def _lines(bundle_dirs: Sequence[str], rows, interpreter: str) -> List[str]:
+SUMMARY_FIELDS = ("accuracy", "macro_f1", "activity_accuracy", "smoothed_accuracy",
+                  "smoothed_macro_f1")
+
+
+def summary_lines(rows) -> List[str]:
+    """Mean ± std over bundles that differ only in their seed, one line per kind."""
+    groups: Dict[Tuple[str, str, int], List[StreamScore]] = defaultdict(list)
+    for bundle, score in rows:
+        groups[(describe(bundle, seed=False), score.variant, len(bundle.labels))].append(score)
+    lines = ["", "Over seeds (mean ± std):", "",
+             "| bundle | labels | variant | seeds | stream window acc | stream macro-F1 | "
+             "activity acc | smoothed acc | smoothed macro-F1 |", "|---|---|---|---|---|---|---|---|---|"]
+    for (name, variant, k), scores in groups.items():
+        cells = [f"{np.mean([getattr(s, f) for s in scores]):.4f} ± "
+                 f"{np.std([getattr(s, f) for s in scores]):.4f}" for f in SUMMARY_FIELDS]
+        lines.append(f"| {name} | {k} classes | {variant} | {len(scores)} | {' | '.join(cells)} |")
+    return lines
+
+
+def _lines(bundle_dirs: Sequence[str], rows, interpreter: str, side: str,
+           overrides: Sequence[str]) -> List[str]:
     lines = [
         "# Replay of held-out subjects through the runtime",
         "",
-        f"Generated by `python -m scripts.replay_eval {' '.join(bundle_dirs)}` on "
+        f"Generated by `python -m scripts.replay_eval {' '.join(bundle_dirs)}"
+        f"{' --side ' + side if side != 'test' else ''}"
+        f"{''.join(' --smoothing ' + o for o in overrides)}` on "
         f"{time.strftime('%Y-%m-%d')} ({platform.python_version()}, numpy {np.__version__}, "
         f"interpreter `{interpreter}`).",
         "",
-        "Each bundle's HAPT test subjects: every recording streamed in 0.1 s chunks through "
+        f"Each bundle's HAPT {side} subjects: every recording streamed in 0.1 s chunks through "
         "`StreamClassifier` (resampler, windower, interpreter, context if the bundle has one, "
         "smoother) as fast as possible; every labelled window the stream emits is scored "
         "(transitions included for hapt12). Smoothed: the bundle's smoothing on top.",
         "",
-        "| bundle | labels | variant | stream window acc | stream macro-F1 | smoothed acc | "
-        "smoothed macro-F1 | offline acc (parity gate) | windows | seconds |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| bundle | labels | variant | stream window acc | stream macro-F1 | activity acc | "
+        "smoothed acc | smoothed macro-F1 | offline acc (parity gate) | windows | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for bundle, s in rows:
         offline = bundle.variants[s.variant].parity.get("accuracy")
-        off = f"{offline:.4f}" if isinstance(offline, float) else "n/a"
+        off = f"{offline:.4f}" if isinstance(offline, float) and side == "test" else "n/a"
         lines.append(f"| {describe(bundle)} | {len(bundle.labels)} classes | {s.variant} | "
-                     f"{s.accuracy:.4f} | {s.macro_f1:.4f} | {s.smoothed_accuracy:.4f} | "
+                     f"{s.accuracy:.4f} | {s.macro_f1:.4f} | {s.activity_accuracy:.4f} | "
+                     f"{s.smoothed_accuracy:.4f} | "
                      f"{s.smoothed_macro_f1:.4f} | {off} | {s.windows} | {s.seconds:.1f} |")
-    return lines + ["", "Stream and offline windows are bit-identical (tests/runtime/"
+    return lines + summary_lines(rows) + ["", "Stream and offline windows are bit-identical (tests/runtime/"
                     "test_stream_equals_batch.py), so without a context the stream and offline "
                     "columns agree; a context changes what the stream emits, the offline column "
                     "is the model alone."]
+
+
+def _smoothing(base: SmoothingSettings, overrides: Sequence[str]) -> SmoothingSettings:
+    """`base` with KEY=VALUE overrides (numbers as numbers); a usage error if malformed."""
+    values = base.to_dict()
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or key not in values:
+            raise click.BadParameter(f"{item!r}: use KEY=VALUE with KEY in {sorted(values)}")
+        values[key] = type(values[key])(text) if key != "method" else text
+    try:
+        return dataclasses.replace(base, **values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command()
@@ -115,22 +173,29 @@ def _lines(bundle_dirs: Sequence[str], rows, interpreter: str) -> List[str]:
 @click.option("--out", type=click.Path(dir_okay=False), default="docs/REPLAY.md", show_default=True)
 @click.option("--variant", "variants", multiple=True,
               help="Variant to replay (repeatable). [default: every variant]")
-def main(bundle_dirs, out: str, variants) -> None:
+@click.option("--side", type=click.Choice(["test", "val"]), default="test", show_default=True,
+              help="Replay the run's test subjects or its validation subjects (for choices).")
+@click.option("--smoothing", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a smoothing setting of every bundle (k, min_confidence, "
+                   "hysteresis, method).")
+def main(bundle_dirs, out: str, variants, side: str, overrides) -> None:
     """Write the stream-vs-offline replay table for each BUNDLE_DIR's test subjects."""
     recordings = load_hapt()
     rows, interpreter = [], ""
     for bundle_dir in bundle_dirs:
         bundle = load_bundle(bundle_dir)
-        test = set(bundle.training.get("split", {}).get("test", []))
-        mine = [r for r in recordings if r.subject in test]
+        smoothing = _smoothing(bundle.smoothing, overrides)
+        wanted = set(bundle.training.get("split", {}).get(side, []))
+        mine = [r for r in recordings if r.subject in wanted]
         for name in variants or list(bundle.variants):
-            score = evaluate_variant(bundle, name, mine)
+            score = evaluate_variant(bundle, name, mine, smoothing)
             rows.append((bundle, score))
             interpreter = bundle.open(name).interpreter_name
             click.echo(f"{bundle_dir} {name}: stream {score.accuracy:.4f} (F1 "
                        f"{score.macro_f1:.4f}) smoothed {score.smoothed_accuracy:.4f} (F1 "
                        f"{score.smoothed_macro_f1:.4f}), {score.windows} windows")
-    Path(out).write_text("\n".join(_lines(bundle_dirs, rows, interpreter)) + "\n")
+    Path(out).write_text("\n".join(_lines(bundle_dirs, rows, interpreter, side, overrides))
+                         + "\n")
     click.echo(f"written {out}")
 
 

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from har_export.cli import cli
 from har_runtime.bundle import BundleError, load_bundle
+from har_runtime.contract.smoothing import CONTEXT_SMOOTHING
 from har_runtime.exit_codes import ExitCode
 from har_runtime.recurrent_context import RecurrentContext
 
@@ -43,6 +44,8 @@ def test_the_head_ships_with_its_hash_and_parity_record(context_bundle):
     assert parity["agreement"] == 1.0 and parity["max_abs_diff"] <= 1e-4
     assert parity["windows"] > 50
     assert bundle.context.state_size == 8 and bundle.context.labels == bundle.labels
+    # The head already answers from the past; a second filter on top would only lag it.
+    assert bundle.smoothing == CONTEXT_SMOOTHING
 
 
 def test_the_streamed_context_is_the_keras_head_run_window_by_window(context_bundle,
