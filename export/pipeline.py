@@ -177,10 +177,12 @@ def _gate(model: Any, models: Mapping[str, bytes], run: RunData, thresholds: Par
                     thresholds, norm, on_variant=lambda v: say(describe_verdict(v)))
 
 
-def tier_check(requested: Optional[str], models: Mapping[str, bytes]) -> Dict[str, Any]:
-    """The bundle's `training.tier` record: the tier asked for, the int8 file's size against
-    its budget, and `met` (the bundle's top-level `tier` is `requested` only when met). The
-    latency budget is checked where the model runs (`har-runtime bench`)."""
+def tier_check(requested: Optional[str], models: Mapping[str, bytes],
+               context_bytes: int = 0) -> Dict[str, Any]:
+    """The bundle's `training.tier` record: the tier asked for, the int8 file's size (plus a
+    learned context head's, which the device holds too) against its budget, and `met` (the
+    bundle's top-level `tier` is `requested` only when met). The latency budget is checked
+    where the model runs (`har-runtime bench`)."""
     if requested is None:
         return {"requested": None, "met": False, "problem": "no tier requested"}
     tier = TIERS[requested]
@@ -188,9 +190,12 @@ def tier_check(requested: Optional[str], models: Mapping[str, bytes]) -> Dict[st
                               "max_window_ms": tier.max_window_ms}
     if "int8" not in models:
         return {**record, "met": False, "problem": "no int8 variant was converted"}
-    problem = tier.size_problem(len(models["int8"]))
-    return {**record, "int8_bytes": len(models["int8"]), "met": problem is None,
-            "problem": problem}
+    problem = tier.size_problem(len(models["int8"]) + context_bytes)
+    if problem and context_bytes:
+        problem = problem.replace("int8 file", f"int8 file + context head ({context_bytes:,} "
+                                  "bytes)", 1)
+    return {**record, "int8_bytes": len(models["int8"]), "context_bytes": context_bytes,
+            "met": problem is None, "problem": problem}
 
 
 def is_qat_model(model: Any) -> bool:
@@ -264,7 +269,8 @@ def export_model(model_path, out, options: ExportOptions = ExportOptions(), run_
     training["calibration"] = calib_summary
     training["input_ranges"] = ranges.to_dict()
     training["tensor_names"] = "kept" if options.keep_tensor_names else "stripped"
-    training["tier"] = tier_check(options.tier or run.config.get("tier"), models)
+    training["tier"] = tier_check(options.tier or run.config.get("tier"), models,
+                                  len(extra.get(CONTEXT_FILE, b"")))
     if training["tier"]["requested"] and not training["tier"]["met"]:
         say(f"tier {training['tier']['requested']}: {training['tier']['problem']}; the bundle "
             "records no tier")

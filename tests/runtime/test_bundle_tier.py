@@ -72,6 +72,9 @@ def test_export_tier_check_flags_an_int8_file_over_budget():
     over = pipeline.tier_check("mcu", {"int8": b"\0" * 40_000, "float32": b""})
     assert not over["met"] and "over the mcu tier's 32 KiB budget" in over["problem"]
     assert not pipeline.tier_check("pi", {"float32": b""})["met"]
+    # A learned context head is flash too: 24 KB + 23 KB no longer fits 32 KiB.
+    both = pipeline.tier_check("mcu", {"int8": b"\0" * 24_000}, context_bytes=23_000)
+    assert not both["met"] and "int8 file + context head (23,000 bytes)" in both["problem"]
     assert pipeline.tier_check(None, {"int8": b""}) == {"requested": None, "met": False,
                                                         "problem": "no tier requested"}
     with pytest.raises(pipeline.OptionError, match="unknown tier"):
