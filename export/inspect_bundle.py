@@ -6,6 +6,7 @@ from typing import Any, List, Mapping
 from har_export.model_info import op_counts
 from har_runtime.bundle import Bundle, TensorInfo
 from har_runtime.contract.tiers import TIERS
+from har_runtime.recurrent_context import RecurrentContext
 
 
 def _tensor(info: TensorInfo) -> str:
@@ -56,6 +57,20 @@ def _tier(bundle: Bundle) -> str:
     return "tier        none recorded"
 
 
+def _context(bundle: Bundle) -> str:
+    context = bundle.context
+    if context is None:
+        return "none: every window on its own"
+    if isinstance(context, RecurrentContext):
+        parity = context.parity or {}
+        return (f"learned GRU head {context.file} (state {context.state_size}; parity "
+                f"{parity.get('agreement', float('nan')):.2%} agreement, max |dp| "
+                f"{parity.get('max_abs_diff', float('nan')):.1e} on {parity.get('windows')} "
+                "windows)")
+    return (f"posture tracker over the window outputs (power {context.power:g}, floor "
+            f"{context.floor:g})")
+
+
 def describe_bundle(bundle: Bundle) -> str:
     """Labels, preprocessing, smoothing, training origin and every variant's I/O, ops and parity."""
     spec, training = bundle.spec, bundle.training
@@ -77,9 +92,7 @@ def describe_bundle(bundle: Bundle) -> str:
         f"{str(training.get('data_fingerprint'))[:16]}, run {training.get('run_dir')}",
         f"recommended {bundle.recommended or 'none (no variant passed the gate)'}",
         _tier(bundle),
-        "context     " + ("none: every window on its own" if bundle.context is None else
-                             f"posture tracker over the window outputs (power "
-                             f"{bundle.context.power:g}, floor {bundle.context.floor:g})"),
+        "context     " + _context(bundle),
     ]
     for name, info in bundle.variants.items():
         ops = op_counts(info.path.read_bytes())

@@ -18,6 +18,7 @@ import numpy as np
 
 from har_runtime.bundle import Bundle
 from har_runtime.contract.tiers import TIERS
+from har_runtime.recurrent_context import RecurrentHead
 
 #: Untimed calls before `har-runtime bench` measures (first calls allocate and warm caches).
 WARMUP = 5
@@ -173,3 +174,23 @@ def tier_lines(bundle: Bundle, results: Sequence[BenchResult]) -> List[str]:
                                               f"within the {tier.max_window_ms:g} ms budget")
                      + f" ({r.interpreter} x{r.threads})")
     return lines
+
+
+def bench_context(bundle: Bundle, iterations: int = 200,
+                  interpreter: Optional[str] = None) -> Optional[LatencyStats]:
+    """Latency of one step of the bundle's learned context head (it runs once per window, on
+    top of the variant's own call); None when the bundle has no such head."""
+    head = bundle.context_runner(interpreter)
+    if not isinstance(head, RecurrentHead):
+        return None
+    k = len(bundle.labels)
+    probs, state = [1.0 / k] * k, head.zero_state()
+    return summarize(time_calls(lambda: head.step(probs, state), iterations, WARMUP))
+
+
+def context_line(stats: Optional[LatencyStats]) -> List[str]:
+    """The table's extra line for a learned context head, if any."""
+    if stats is None:
+        return []
+    return [f"context head: p50 {stats.p50_ms:.3f} ms, p99 {stats.p99_ms:.3f} ms per window "
+            "step (add to the variant's batch-1 latency)"]

@@ -216,7 +216,8 @@ def _write_png(results: Sequence, labels: Sequence[str], path: str, plot) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def bench(bundle: Path, variant: str, interpreter, threads, iterations, batch, as_json) -> None:
     """Latency (p50/p99 at batch 1) and throughput of BUNDLE's variants on this machine."""
-    from har_runtime.benchmark import bench_bundle, format_table, tier_lines
+    from har_runtime.benchmark import (bench_bundle, bench_context, context_line, format_table,
+                                       tier_lines)
     from har_runtime.bundle import load_bundle
 
     loaded = load_bundle(bundle)
@@ -225,10 +226,14 @@ def bench(bundle: Path, variant: str, interpreter, threads, iterations, batch, a
         raise BundleError(f"{bundle}: no variant {variant!r}; it has {sorted(loaded.variants)}")
     results = bench_bundle(loaded, names, iterations=iterations, batch=batch,
                            num_threads=threads, interpreter=interpreter)
+    head = bench_context(loaded, iterations, interpreter)
     if as_json:
-        click.echo(json.dumps([r.to_dict() for r in results], indent=2))
+        # Each variant's record carries the head's step timing: both run for every window.
+        click.echo(json.dumps([{**r.to_dict(), "context_head": head.to_dict() if head else None}
+                               for r in results], indent=2))
     else:
-        click.echo("\n".join([format_table(results), *tier_lines(loaded, results)]))
+        click.echo("\n".join([format_table(results), *tier_lines(loaded, results),
+                              *context_line(head)]))
 
 
 if __name__ == "__main__":

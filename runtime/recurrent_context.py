@@ -19,6 +19,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from har_runtime.interpreter import ModelLoadError, load_interpreter, resolve_interpreter
+
 METHOD = "gru"
 #: Probabilities are floored here before the log: a 0 from an int8 output would be -inf.
 LOG_FLOOR = 1e-4
@@ -89,8 +91,6 @@ class RecurrentHead:
     """The bundle's head model, opened once: `step` runs one window for one stream's state."""
 
     def __init__(self, settings: RecurrentContext, content: bytes, interpreter: Optional[str]):
-        from har_runtime.interpreter import ModelLoadError, load_interpreter, resolve_interpreter
-
         self.settings = settings
         _, factory = resolve_interpreter(interpreter)
         try:

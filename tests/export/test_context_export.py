@@ -106,3 +106,9 @@ def test_posture_and_learned_context_are_exclusive(tiny_run, context_dir, tmp_pa
                       "--posture-context")
     assert result.exit_code == int(ExitCode.BAD_INPUT), result.output
     assert "choose one" in result.output
+
+
+def test_inspect_names_the_head_and_its_gate(context_bundle):
+    result = CliRunner().invoke(cli, ["inspect", str(context_bundle)])
+    assert result.exit_code == 0, result.output
+    assert "learned GRU head context.tflite (state 8; parity 100.00% agreement" in result.output

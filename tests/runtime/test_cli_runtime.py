@@ -90,6 +90,17 @@ def test_bench_table_and_json():
     (entry,) = json.loads(result.output)
     assert entry["variant"] == names[0] and entry["p99_ms"] >= entry["p50_ms"] > 0
     assert entry["throughput_wps"] > 0 and entry["threads"] == 1
+    assert entry["context_head"] is None
+
+
+def test_bench_times_a_learned_context_head_step():
+    bundle_path = golden_bundle().parent / "bundle_context"
+    result = invoke("bench", bundle_path, "--variant", "int8", "--iterations", 20)
+    assert result.exit_code == 0, result.output
+    assert "context head: p50 " in result.output.splitlines()[-1]
+    result = invoke("bench", bundle_path, "--variant", "int8", "--iterations", 20, "--json")
+    (entry,) = json.loads(result.output)
+    assert entry["context_head"]["p99_ms"] >= entry["context_head"]["p50_ms"] > 0
 
 
 def test_serve_file_source_to_file_sink(tmp_path, recording):
