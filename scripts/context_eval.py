@@ -1,0 +1,84 @@
+"""Streaming scores of a preset with and without the learned temporal context, over seeds.
+
+    python -m scripts.context_eval --preset acc3-int8-hapt12 [--preset ...] [--plain acc3-int8]
+        [--seeds 5] [--work runs/context] [--out docs/RESULTS_STREAM.md]
+
+Runs the whole recipe with the project's own commands, skipping any step whose output is
+already there (so an interrupted run resumes). For each `--preset`: one k-fold run (seed 0; its
+out-of-fold outputs train every seed's head), then per seed S a run (`har-train fit --seed S`),
+its head (`har-train context --seed S`), a plain bundle and a context bundle (`har-export
+convert --variants float32,int8 [--context]`). A `--plain` preset gets the runs and plain
+bundles only (the comparison without a head). Last, `scripts.replay_eval` streams each
+bundle's test subjects through the runtime (int8) and writes the table, with means over seeds,
+to `--out`.
+
+Layout: WORK/PRESET/kfold, WORK/PRESET/sS (run), .../sS/context, .../sS/bundle,
+.../sS/bundle-ctx.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Sequence
+
+import click
+
+BIN = Path(sys.executable).parent
+
+
+def _run(args: Sequence[str], done: Path) -> None:
+    """Run a command unless `done` exists (the step's last output)."""
+    if done.exists():
+        click.echo(f"have {done}", err=True)
+        return
+    click.echo("$ " + " ".join(str(a) for a in args), err=True)
+    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}
+    subprocess.run([str(a) for a in args], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def seed_bundles(preset: str, seed: int, root: Path, context: bool) -> List[Path]:
+    """Train, fit the head and export for one seed; the bundle folders made."""
+    run = root / f"s{seed}"
+    _run([BIN / "har-train", "fit", "--preset", preset, "--seed", seed, "--out", run,
+          "--overwrite"], run / "metrics.json")
+    convert = [BIN / "har-export", "convert", run / "model.keras", "--variants", "float32,int8",
+               "--overwrite"]
+    _run([*convert, "--out", run / "bundle"], run / "bundle" / "bundle.json")
+    if not context:
+        return [run / "bundle"]
+    _run([BIN / "har-train", "context", run, "--oof", root / "kfold", "--seed", seed,
+          "--overwrite"], run / "context" / "context.json")
+    _run([*convert, "--out", run / "bundle-ctx", "--context", run / "context"],
+         run / "bundle-ctx" / "bundle.json")
+    return [run / "bundle-ctx", run / "bundle"]
+
+
+@click.command()
+@click.option("--preset", "presets", multiple=True,
+              help="har-train preset to run with the learned head (repeatable).")
+@click.option("--plain", "plain", multiple=True,
+              help="har-train preset to run without a head (repeatable).")
+@click.option("--seeds", type=click.IntRange(1), default=5, show_default=True)
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/context"), show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default="docs/RESULTS_STREAM.md",
+              show_default=True)
+def main(presets, plain, seeds: int, work: Path, out: str) -> None:
+    """Train, fit heads, export and stream-score each preset over SEEDS seeds."""
+    if not presets and not plain:
+        raise click.UsageError("name at least one --preset or --plain preset")
+    bundles: List[Path] = []
+    for preset, context in [(p, True) for p in presets] + [(p, False) for p in plain]:
+        root = work / preset
+        if context:
+            _run([BIN / "har-train", "fit", "--preset", preset, "--kfold", 5, "--seed", 0,
+                  "--out", root / "kfold", "--overwrite"], root / "kfold" / "kfold.json")
+        bundles += [b for s in range(seeds) for b in seed_bundles(preset, s, root, context)]
+    subprocess.run([sys.executable, "-m", "scripts.replay_eval", *map(str, bundles),
+                    "--variant", "int8", "--out", out], check=True)
+
+
+if __name__ == "__main__":
+    main()
