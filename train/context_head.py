@@ -84,8 +84,10 @@ def recording_streams(model: Any, recordings: Sequence[Recording], spec: Preproc
 
 def _fold_dirs(kfold_dir: Path) -> List[Path]:
     try:
-        summary = json.loads((kfold_dir / "kfold.json").read_text())
-        return [kfold_dir / name for name in summary["folds"]]
+        names = json.loads((kfold_dir / "kfold.json").read_text())["folds"]
+        if not all(isinstance(n, str) and n and Path(n).name == n != ".." for n in names):
+            raise ValueError("fold names must be plain folder names")
+        return [kfold_dir / name for name in names]
     except (OSError, ValueError, KeyError, TypeError):
         raise ConfigError(f"{kfold_dir} is not a k-fold folder (har-train fit --kfold K): "
                           "kfold.json is missing or unreadable") from None

@@ -95,6 +95,16 @@ def test_context_command_refuses_a_folder_that_is_not_k_fold(tmp_path):
     assert "not a k-fold folder" in result.output
 
 
+def test_fold_names_must_stay_inside_the_k_fold_folder(tmp_path):
+    from scripts.tiny_run import make_tiny_run
+
+    run = make_tiny_run(tmp_path / "run", epochs=1)
+    (tmp_path / "k").mkdir()
+    (tmp_path / "k" / "kfold.json").write_text(json.dumps({"folds": ["../run"]}))
+    result = CliRunner().invoke(cli, ["context", str(run), "--oof", str(tmp_path / "k")])
+    assert result.exit_code == 3 and "not a k-fold folder" in result.output
+
+
 def test_context_command_refuses_folds_with_other_test_subjects(tmp_path):
     from scripts.tiny_run import make_tiny_run
 
@@ -107,3 +117,25 @@ def test_context_command_refuses_folds_with_other_test_subjects(tmp_path):
     result = CliRunner().invoke(cli, ["context", str(run), "--oof", str(tmp_path / "k")])
     assert result.exit_code == 3, result.output
     assert "test subjects" in result.output
+
+
+def test_context_command_end_to_end_on_out_of_fold_streams(tmp_path):
+    """k-fold, run, head through the CLI: the head learns from every non-test subject's
+    out-of-fold stream and is judged on the run's validation subjects only."""
+    runner = CliRunner()
+    base = ["--data", "synthetic:0", "--model", "tiny_dscnn", "--epochs", "2"]
+    for args in (["fit", *base, "--kfold", "2", "--out", str(tmp_path / "k")],
+                 ["fit", *base, "--out", str(tmp_path / "r")],
+                 ["context", str(tmp_path / "r"), "--oof", str(tmp_path / "k"), "--epochs", "3",
+                  "--hidden", "8"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, result.output
+    assert "validation streams, context: accuracy" in result.output
+    summary = json.loads((tmp_path / "r" / "context" / "context.json").read_text())
+    split = json.loads((tmp_path / "r" / "config.json").read_text())["split"]
+    assert summary["val_subjects"] == split["val"] and summary["state_size"] == 8
+    assert summary["train_streams"] > 0 and summary["val_streams"] > 0
+    assert 1 <= summary["best_epoch"] <= 3 and len(summary["val_loss"]) == 3
+    assert set(summary["val_scores"]) == {"window", "context"}
+    step = keras.saving.load_model(tmp_path / "r" / "context" / "context.keras", safe_mode=True)
+    assert [tuple(t.shape[1:]) for t in step.inputs] == [(6,), (8,)]
