@@ -112,7 +112,8 @@ def summary_lines(rows) -> List[str]:
         groups[(describe(bundle, seed=False), score.variant, len(bundle.labels))].append(score)
     lines = ["", "Over seeds (mean ± std):", "",
              "| bundle | labels | variant | seeds | stream window acc | stream macro-F1 | "
-             "activity acc | smoothed acc | smoothed macro-F1 |", "|---|---|---|---|---|---|---|---|---|"]
+             "activity acc | smoothed acc | smoothed macro-F1 |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for (name, variant, k), scores in groups.items():
         cells = [f"{np.mean([getattr(s, f) for s in scores]):.4f} ± "
                  f"{np.std([getattr(s, f) for s in scores]):.4f}" for f in SUMMARY_FIELDS]
@@ -137,20 +138,27 @@ def _lines(bundle_dirs: Sequence[str], rows, interpreter: str, side: str,
         "(transitions included for hapt12). Smoothed: the bundle's smoothing on top.",
         "",
         "| bundle | labels | variant | stream window acc | stream macro-F1 | activity acc | "
-        "smoothed acc | smoothed macro-F1 | offline acc (parity gate) | windows | seconds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "smoothed acc | smoothed macro-F1 | offline acc (parity gate) | agreement with Keras "
+        "% (parity gate) | accuracy drop (pt) | windows | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for bundle, s in rows:
-        offline = bundle.variants[s.variant].parity.get("accuracy")
-        off = f"{offline:.4f}" if isinstance(offline, float) and side == "test" else "n/a"
+        parity = bundle.variants[s.variant].parity
+        off, agree, drop = (f"{parity[key] * scale:{fmt}}" if isinstance(parity.get(key), float)
+                            and side == "test" else "n/a" for key, scale, fmt in (
+                                ("accuracy", 1, ".4f"), ("agreement", 100, ".2f"),
+                                ("accuracy_drop", 100, "+.2f")))
         lines.append(f"| {describe(bundle)} | {len(bundle.labels)} classes | {s.variant} | "
                      f"{s.accuracy:.4f} | {s.macro_f1:.4f} | {s.activity_accuracy:.4f} | "
                      f"{s.smoothed_accuracy:.4f} | "
-                     f"{s.smoothed_macro_f1:.4f} | {off} | {s.windows} | {s.seconds:.1f} |")
-    return lines + summary_lines(rows) + ["", "Stream and offline windows are bit-identical (tests/runtime/"
-                    "test_stream_equals_batch.py), so without a context the stream and offline "
-                    "columns agree; a context changes what the stream emits, the offline column "
-                    "is the model alone."]
+                     f"{s.smoothed_macro_f1:.4f} | {off} | {agree} | {drop} | {s.windows} | "
+                     f"{s.seconds:.1f} |")
+    return lines + summary_lines(rows) + [
+        "", "Stream and offline windows are bit-identical (tests/runtime/"
+        "test_stream_equals_batch.py), so without a context the stream and offline "
+        "columns agree; a context changes what the stream emits, the offline column "
+        "is the model alone (and the parity columns compare the model with its Keras "
+        "original; a learned head has its own gate, bundle.json context.parity)."]
 
 
 def _smoothing(base: SmoothingSettings, overrides: Sequence[str]) -> SmoothingSettings:
