@@ -9,8 +9,9 @@ out-of-fold outputs train every seed's head), then per seed S a run (`har-train 
 its head (`har-train context --seed S`), a plain bundle and a context bundle (`har-export
 convert --variants float32,int8 [--context]`). A `--plain` preset gets the runs and plain
 bundles only (the comparison without a head). Last, `scripts.replay_eval` streams each
-bundle's test subjects through the runtime (int8) and writes the table, with means over seeds,
-to `--out`.
+bundle's test subjects through the runtime (`--variant`, default int8; a variant that failed
+its parity gate is scored too and marked) and writes the table, with means over seeds, to
+`--out`.
 
 Layout: WORK/PRESET/kfold, WORK/PRESET/sS (run), .../sS/context, .../sS/bundle,
 .../sS/bundle-ctx.
@@ -65,7 +66,9 @@ def seed_bundles(preset: str, seed: int, root: Path, context: bool) -> List[Path
               default=Path("runs/context"), show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default="docs/RESULTS_STREAM.md",
               show_default=True)
-def main(presets, plain, seeds: int, work: Path, out: str) -> None:
+@click.option("--variant", "variants", multiple=True, default=("int8",), show_default=True,
+              help="Variant to stream-score (repeatable).")
+def main(presets, plain, seeds: int, work: Path, out: str, variants) -> None:
     """Train, fit heads, export and stream-score each preset over SEEDS seeds."""
     if not presets and not plain:
         raise click.UsageError("name at least one --preset or --plain preset")
@@ -76,8 +79,9 @@ def main(presets, plain, seeds: int, work: Path, out: str) -> None:
             _run([BIN / "har-train", "fit", "--preset", preset, "--kfold", 5, "--seed", 0,
                   "--out", root / "kfold", "--overwrite"], root / "kfold" / "kfold.json")
         bundles += [b for s in range(seeds) for b in seed_bundles(preset, s, root, context)]
-    subprocess.run([sys.executable, "-m", "scripts.replay_eval", *map(str, bundles),
-                    "--variant", "int8", "--out", out], check=True)
+    picks = [arg for name in variants for arg in ("--variant", name)]
+    subprocess.run([sys.executable, "-m", "scripts.replay_eval", *map(str, bundles), *picks,
+                    "--out", out], check=True)
 
 
 if __name__ == "__main__":
