@@ -26,17 +26,25 @@ from typing import List, Sequence
 
 import click
 
+from har_runtime.exit_codes import ExitCode
+
 BIN = Path(sys.executable).parent
+#: har-export convert's exit codes after which the bundle exists (a variant that failed its
+#: gate is written with deployable=false).
+EXPORT_OK = (0, int(ExitCode.PARITY_FAILED))
 
 
-def _run(args: Sequence[str], done: Path) -> None:
-    """Run a command unless `done` exists (the step's last output)."""
+def _run(args: Sequence[str], done: Path, ok: Sequence[int] = (0,)) -> None:
+    """Run a command unless `done` exists (the step's last output); exit codes outside `ok`
+    stop the script."""
     if done.exists():
         click.echo(f"have {done}", err=True)
         return
     click.echo("$ " + " ".join(str(a) for a in args), err=True)
     env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}
-    subprocess.run([str(a) for a in args], check=True, env=env, stdout=subprocess.DEVNULL)
+    code = subprocess.run([str(a) for a in args], env=env, stdout=subprocess.DEVNULL).returncode
+    if code not in ok:
+        raise click.ClickException(f"{args[0]} exited {code}")
 
 
 def seed_bundles(preset: str, seed: int, root: Path, context: bool) -> List[Path]:
@@ -46,13 +54,14 @@ def seed_bundles(preset: str, seed: int, root: Path, context: bool) -> List[Path
           "--overwrite"], run / "metrics.json")
     convert = [BIN / "har-export", "convert", run / "model.keras", "--variants", "float32,int8",
                "--overwrite"]
-    _run([*convert, "--out", run / "bundle"], run / "bundle" / "bundle.json")
+    # A variant failing its parity gate is still written (deployable=false) and scored, marked.
+    _run([*convert, "--out", run / "bundle"], run / "bundle" / "bundle.json", EXPORT_OK)
     if not context:
         return [run / "bundle"]
     _run([BIN / "har-train", "context", run, "--oof", root / "kfold", "--seed", seed,
           "--overwrite"], run / "context" / "context.json")
     _run([*convert, "--out", run / "bundle-ctx", "--context", run / "context"],
-         run / "bundle-ctx" / "bundle.json")
+         run / "bundle-ctx" / "bundle.json", EXPORT_OK)
     return [run / "bundle-ctx", run / "bundle"]
 
 

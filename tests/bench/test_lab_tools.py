@@ -14,7 +14,7 @@ from scripts.bench.plan import Runner
 GOLDEN = REPO / "tests" / "data_golden" / "bundle"
 TOOLS = ("scripts.bench", "scripts.leaderboard", "scripts.leaderboard.score",
          "scripts.int8_agreement", "scripts.replay_eval", "scripts.tune_smoothing",
-         "scripts.make_golden_bundle")
+         "scripts.make_golden_bundle", "scripts.context_eval")
 
 
 @pytest.mark.parametrize("module", TOOLS)
