@@ -3,9 +3,8 @@
 Not part of the installed product (setup.cfg does not package them): the benchmark
 (scripts.bench), the leaderboard (scripts.leaderboard), export and smoothing studies
 (int8_agreement, tune_smoothing, replay_eval), the learned-context study (context_eval), the
-golden test bundle (make_golden_bundle,
-tiny_run) and the MQTT fleet benchmark (fleet_bench). Importing this package imports only
-pathlib, so every venv a worker runs in can.
+golden test bundle (make_golden_bundle, tiny_run) and the MQTT fleet benchmark (fleet_bench).
+Importing this package imports only pathlib, so every venv a worker runs in can.
 """
 from pathlib import Path
 
