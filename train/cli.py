@@ -219,9 +219,12 @@ def ensemble_command(runs, out: Path, overwrite: bool) -> None:
 @click.option("--epochs", type=click.IntRange(1), default=HeadConfig.epochs, show_default=True,
               help="Epochs of random stream crops; the lowest validation loss is kept.")
 @click.option("--seed", type=int, default=HeadConfig.seed, show_default=True)
+@click.option("--oof-variant", metavar="VARIANT", default=None, help="Take the out-of-fold outputs from this variant of each fold's "
+              "bundle (FOLD/bundle, made by har-export convert) instead of its Keras model, so "
+              "the head learns from what the device's file outputs.")
 @click.option("--overwrite", is_flag=True, help="Replace the files in a non-empty --out.")
 def context_command(run_dir: Path, kfold_dir: Path, out: Optional[Path], hidden: int,
-                    epochs: int, seed: int, overwrite: bool) -> None:
+                    epochs: int, seed: int, oof_variant: Optional[str], overwrite: bool) -> None:
     """Fit a temporal-context head for RUN_DIR: a small GRU that reads the model's window
     outputs one after another, as a device streams them, and remembers what came before (a
     stand_to_sit a minute ago says the person is sitting now).
@@ -235,7 +238,7 @@ def context_command(run_dir: Path, kfold_dir: Path, out: Optional[Path], hidden:
         har-train context runs/h12 --oof runs/h12-k5"""
     from har_train.context_head import train_context
 
-    config = HeadConfig(hidden=hidden, epochs=epochs, seed=seed)
+    config = HeadConfig(hidden=hidden, epochs=epochs, seed=seed, oof_variant=oof_variant)
     result = train_context(run_dir, kfold_dir, out or run_dir / "context", config, overwrite)
     for name, score in result.scores.items():
         click.echo(f"validation streams, {name}: accuracy {score['accuracy']:.4f}, macro-F1 "

@@ -44,6 +44,10 @@ class HeadConfig:
     batch_size: int = 32
     learning_rate: float = 3e-3
     seed: int = 0
+    #: Where the out-of-fold outputs come from: None, each fold's Keras model; a variant name
+    #: ("int8"), that variant of each fold's bundle (FOLD/bundle, `har-export convert`), so the
+    #: head learns from the outputs the device's own file will give it.
+    oof_variant: Optional[str] = None
 
     def check(self, num_classes: int) -> None:
         """ConfigError for values the head cannot be built or run with."""
@@ -93,9 +97,33 @@ def _fold_dirs(kfold_dir: Path) -> List[Path]:
                           "kfold.json is missing or unreadable") from None
 
 
+class _BundleModel:
+    """A fold bundle's variant with the one Keras call `recording_streams` makes (`predict`)."""
+
+    def __init__(self, fold: Path, variant: str, spec: PreprocessSpec):
+        from har_runtime.bundle import BundleError, load_bundle, sha256_file
+
+        try:
+            bundle = load_bundle(fold / "bundle")
+            self._classifier = bundle.open(variant)
+        except BundleError as exc:
+            raise ConfigError(f"{fold}/bundle: {exc} (make it with har-export convert "
+                              f"{fold}/model.keras --out {fold}/bundle)") from None
+        if bundle.spec != spec or \
+                bundle.training.get("model_sha256") != sha256_file(fold / "model.keras"):
+            raise ConfigError(f"{fold}/bundle was not exported from {fold}/model.keras")
+        self._classes = spec.num_classes
+
+    def predict(self, x: np.ndarray, batch_size: int, verbose: int = 0) -> np.ndarray:
+        from har_runtime.stream import classify
+
+        return classify(self._classifier, np.asarray(x, np.float32), self._classes).copy()
+
+
 def oof_streams(kfold_dir, recordings: Sequence[Recording], spec: PreprocessSpec,
-                test: Sequence[int]) -> List[WindowStream]:
-    """Out-of-fold streams: each fold's model on its own validation subjects' recordings.
+                test: Sequence[int], variant: Optional[str] = None) -> List[WindowStream]:
+    """Out-of-fold streams: each fold's model (or its bundle's `variant`) on its own
+    validation subjects' recordings.
 
     The folds must share `spec` and hold out the same `test` subjects as the run the head is
     for; anything else would feed the head windows of a different task, or of test subjects.
@@ -113,7 +141,8 @@ def oof_streams(kfold_dir, recordings: Sequence[Recording], spec: PreprocessSpec
         if sorted(split.get("test", [])) != sorted(test):
             raise ConfigError(f"{fold}: its test subjects {split.get('test')} differ from the "
                               f"run's {list(test)}")
-        model = load_run_model(fold, spec, "k-fold model")
+        model = (load_run_model(fold, spec, "k-fold model") if variant is None
+                 else _BundleModel(fold, variant, spec))
         streams += recording_streams(model, recordings, spec, split["val"])
     return streams
 
@@ -273,7 +302,7 @@ def train_context(run_dir, kfold_dir, out_dir, config: HeadConfig = HeadConfig()
     check_out_dir(out_dir, overwrite)
     source = load_source(run_config["data"], spec.sample_rate_hz,
                          run_config.get("acc_unit", "g"), run_config.get("gyro_unit", "rad/s"))
-    streams = oof_streams(kfold_dir, source.recordings, spec, split["test"])
+    streams = oof_streams(kfold_dir, source.recordings, spec, split["test"], config.oof_variant)
     train = [s for s in streams if s.subject in set(split["train"])]
     val = [s for s in streams if s.subject in set(split["val"])]
     model, losses, epoch = fit_head(train, val, spec.num_classes, config)

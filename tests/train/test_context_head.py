@@ -119,23 +119,51 @@ def test_context_command_refuses_folds_with_other_test_subjects(tmp_path):
     assert "test subjects" in result.output
 
 
-def test_context_command_end_to_end_on_out_of_fold_streams(tmp_path):
-    """k-fold, run, head through the CLI: the head learns from every non-test subject's
-    out-of-fold stream and is judged on the run's validation subjects only."""
-    runner = CliRunner()
+@pytest.fixture(scope="module")
+def kfold_and_run(tmp_path_factory):
+    """A 2-fold run and a plain run of one tiny recipe on synthetic:0."""
+    root = tmp_path_factory.mktemp("oof")
     base = ["--data", "synthetic:0", "--model", "tiny_dscnn", "--epochs", "2"]
-    for args in (["fit", *base, "--kfold", "2", "--out", str(tmp_path / "k")],
-                 ["fit", *base, "--out", str(tmp_path / "r")],
-                 ["context", str(tmp_path / "r"), "--oof", str(tmp_path / "k"), "--epochs", "3",
-                  "--hidden", "8"]):
-        result = runner.invoke(cli, args)
+    for args in (["fit", *base, "--kfold", "2", "--out", str(root / "k")],
+                 ["fit", *base, "--out", str(root / "r")]):
+        result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, result.output
+    return root / "k", root / "r"
+
+
+def test_context_command_end_to_end_on_out_of_fold_streams(kfold_and_run, tmp_path):
+    """The head learns from every non-test subject's out-of-fold stream and is judged on the
+    run's validation subjects only."""
+    kfold, run = kfold_and_run
+    out = tmp_path / "context"
+    result = CliRunner().invoke(cli, ["context", str(run), "--oof", str(kfold), "--epochs", "3",
+                                      "--hidden", "8", "--out", str(out)])
+    assert result.exit_code == 0, result.output
     assert "validation streams, context: accuracy" in result.output
-    summary = json.loads((tmp_path / "r" / "context" / "context.json").read_text())
-    split = json.loads((tmp_path / "r" / "config.json").read_text())["split"]
+    summary = json.loads((out / "context.json").read_text())
+    split = json.loads((run / "config.json").read_text())["split"]
     assert summary["val_subjects"] == split["val"] and summary["state_size"] == 8
     assert summary["train_streams"] > 0 and summary["val_streams"] > 0
     assert 1 <= summary["best_epoch"] <= 3 and len(summary["val_loss"]) == 3
     assert set(summary["val_scores"]) == {"window", "context"}
-    step = keras.saving.load_model(tmp_path / "r" / "context" / "context.keras", safe_mode=True)
+    assert summary["config"]["oof_variant"] is None
+    step = keras.saving.load_model(out / "context.keras", safe_mode=True)
     assert [tuple(t.shape[1:]) for t in step.inputs] == [(6,), (8,)]
+
+
+def test_out_of_fold_outputs_can_come_from_the_folds_int8_files(kfold_and_run, tmp_path):
+    kfold, run = kfold_and_run
+    args = ["context", str(run), "--oof", str(kfold), "--epochs", "2", "--hidden", "8",
+            "--oof-variant", "int8", "--out", str(tmp_path / "c")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 3 and "har-export convert" in result.output  # no bundles yet
+    pytest.importorskip("tensorflow")
+    from har_export.pipeline import ExportOptions, export_model
+
+    for fold in ("fold1", "fold2"):
+        export_model(kfold / fold / "model.keras", kfold / fold / "bundle",
+                     ExportOptions(variants=("int8",), calibration_size=64, overwrite=True))
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "c" / "context.json").read_text())
+    assert summary["config"]["oof_variant"] == "int8" and summary["train_streams"] > 0
