@@ -9,6 +9,8 @@ matrix and multiplied by each window's probabilities (raised to `power`, floored
 on), so the transition classes of HAPT's 12-class task carry the posture forward. The
 settings live in bundle.json (`context`, docs/BUNDLE.md); the state is one belief vector per
 device stream, reset with the smoother on every gap. numpy and plain Python only.
+`new_context_state` gives a stream its state for either kind of bundle context: this tracker,
+or a learned recurrent head (`har_runtime.recurrent_context`).
 """
 from __future__ import annotations
 
