@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 from har_runtime.daemon.sensor_logger import (BodyCounters, BodyError, Decoded, DecodeOptions,
                                               decode_body, parse_json)
 from har_runtime.daemon.sources import (DEFAULT_MAX_CONNECTIONS, Received, Source, SourceError,
-                                        _split_host_port)
+                                        split_host_port)
 
 #: Largest accepted body: a 1 s Sensor Logger batch of four sensors at 100 Hz is ~60 KiB.
 DEFAULT_MAX_BODY = 1 << 20
@@ -291,5 +291,5 @@ class _Handler(BaseHTTPRequestHandler):
 def http_source(rest: str, max_line: int, max_connections: int) -> HttpSource:
     """An `HttpSource` from the part of ``http:[HOST:]PORT[?OPTIONS]`` after ``http:``."""
     address, _, query = rest.partition("?")
-    host, port = _split_host_port(address, "http:" + rest)
+    host, port = split_host_port(address, "http:" + rest)
     return HttpSource(host, port, max_line, HttpOptions.parse(query), max_connections)

@@ -231,7 +231,7 @@ def ingest_once(params: Dict[str, Any], devices: int) -> Dict[str, Any]:
     from har_runtime.daemon.lines import DEFAULT_MAX_LINE
     from har_runtime.daemon.model import BundleModelLoader
     from har_runtime.daemon.sinks import StreamSink
-    from har_runtime.daemon.sources import TcpSource
+    from har_runtime.daemon.tcp_source import TcpSource
 
     loader = BundleModelLoader(Path(params["bundle"]), params.get("variant"),
                                params.get("interpreter"))

@@ -12,7 +12,8 @@ from har_runtime.contract.results import Prediction
 from har_runtime.daemon.engine import Engine, EngineSettings
 from har_runtime.daemon.server import Server
 from har_runtime.daemon.sinks import MemorySink
-from har_runtime.daemon.sources import SourceError, TcpOptions, TcpSource, UdpSource, open_source
+from har_runtime.daemon.sources import SourceError, TcpOptions, UdpSource, open_source
+from har_runtime.daemon.tcp_source import TcpSource
 from test_daemon_engine import check_accounting, csv_lines, device_data, expected, got, mock_model
 
 DEADLINE_S = 15.0

@@ -5,7 +5,8 @@ import time
 import pytest
 
 from har_runtime.contract.results import Prediction
-from har_runtime.daemon.sources import TcpOptions, TcpSource
+from har_runtime.daemon.sources import TcpOptions
+from har_runtime.daemon.tcp_source import TcpSource
 from test_daemon_engine import check_accounting, csv_lines, device_data, expected, got
 from test_daemon_network import DEADLINE_S, Running, n_windows
 

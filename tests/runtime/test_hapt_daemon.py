@@ -11,7 +11,8 @@ import pytest
 
 from har_runtime.contract.results import Prediction
 from har_runtime.daemon.model import BundleModelLoader
-from har_runtime.daemon.sources import TcpSource, UdpSource
+from har_runtime.daemon.sources import UdpSource
+from har_runtime.daemon.tcp_source import TcpSource
 from har_runtime.stream import StreamClassifier
 from test_daemon_engine import check_accounting
 from test_daemon_network import Running
