@@ -12,9 +12,13 @@ preset=${HAR_EDGE_PRESET:-acc3-int8}
 "$bin/har-train" fit --preset "$preset" --out "$out" --overwrite
 if [ "${HAR_EDGE_CONTEXT:-0}" = 1 ]; then
   # The learned temporal context (docs/TRAINING.md): out-of-fold models of the same recipe,
-  # then a GRU head over the window outputs; about 15 more minutes on 2 cores.
+  # exported, then a GRU head over their int8 window outputs; about 30 more minutes on 2 cores.
   "$bin/har-train" fit --preset "$preset" --kfold 5 --out "$out-kfold" --overwrite
-  "$bin/har-train" context "$out" --oof "$out-kfold" --overwrite
+  for fold in "$out-kfold"/fold*/; do
+    "$bin/har-export" convert "${fold}model.keras" --out "${fold}bundle" --variants float32,int8 \
+      --overwrite || [ $? = 7 ]  # exit 7: an int8 file under the gate is still written
+  done
+  "$bin/har-train" context "$out" --oof "$out-kfold" --oof-variant int8 --overwrite
   "$bin/har-export" convert "$out/model.keras" --out "$out/bundle" --context "$out/context" \
     --overwrite
 else
